@@ -1,0 +1,49 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { parseSigningRequest, SigningRequestError } from "@strongroom/eth2";
+import { readJsonBody } from "../http/body.ts";
+import { HttpError } from "../http/errors.ts";
+import { sendSignature } from "../http/respond.ts";
+import { canonicalPublicKey } from "../keys/public-key.ts";
+import type { SignerContext } from "./context.ts";
+
+/** POST /api/v1/eth2/sign/{identifier}: the pipeline of DESIGN.md §4, as far as this mode has it. */
+export async function handleSign(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, identifier: string): Promise<void> {
+  const publicKey = canonicalPublicKey(identifier);
+  if (publicKey === undefined) {
+    throw new HttpError(400, `identifier "${identifier.slice(0, 120)}" is not a BLS public key: expected 48 bytes of hex, with or without 0x`);
+  }
+  const body = await readJsonBody(req, ctx.limits.signBytes);
+
+  let request;
+  try {
+    request = parseSigningRequest(body, ctx.network);
+  } catch (error) {
+    if (error instanceof SigningRequestError) throw new HttpError(400, error.message);
+    throw error;
+  }
+
+  if (ctx.keys.get(publicKey) === undefined) {
+    const loading = ctx.keyLoading();
+    if (!loading.done) {
+      throw new HttpError(503, `key ${publicKey} is not loaded yet: ${loading.loaded} of ${loading.total} keys loaded so far; retry shortly`, { "retry-after": "1" });
+    }
+    throw new HttpError(404, `no key with public key ${publicKey} is loaded in this signer`);
+  }
+
+  if (request.slashing !== undefined && ctx.slashingProtectionEnabled) {
+    throw new HttpError(
+      503,
+      `refusing to sign ${request.type}: slashing protection is not configured. ` +
+        "Configure a slashing-protection database, or start with --slashing-protection-enabled=false if another layer protects these keys",
+    );
+  }
+
+  let signature: Uint8Array;
+  try {
+    signature = await ctx.keys.sign(publicKey, request.signingRoot);
+  } catch (error) {
+    ctx.log.error({ err: error, publicKey }, "signing failed");
+    throw new HttpError(503, "signing is unavailable: the signing workers failed; the signer must be restarted");
+  }
+  sendSignature(req, res, `0x${Buffer.from(signature).toString("hex")}`);
+}

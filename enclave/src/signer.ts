@@ -1,0 +1,111 @@
+import type { AddressInfo } from "node:net";
+import { toHex, type Network } from "@strongroom/eth2";
+import { blsPublicKey, KeystoreDecryptPool, loadKeys, type KeySources } from "@strongroom/keystore";
+import type { Logger } from "pino";
+import { createApiServer } from "./api.ts";
+import { KeyRegistry } from "./keys/registry.ts";
+import type { BodyLimits, KeyLoadingStatus, SignerContext } from "./routes/context.ts";
+import { SigningPool } from "./signing/signing-pool.ts";
+
+export interface InMemoryKey {
+  /** Taken over by the signer and zeroed. */
+  readonly secretKey: Uint8Array;
+  readonly source: string;
+}
+
+export interface SignerOptions {
+  readonly network: Network;
+  readonly host: string;
+  readonly port: number;
+  readonly keySources: KeySources;
+  /** Keys handed over in memory (the demo keys of `strongroom sim`). */
+  readonly inMemoryKeys?: readonly InMemoryKey[];
+  readonly slashingProtectionEnabled: boolean;
+  readonly signingThreads?: number;
+  readonly decryptionThreads?: number;
+  readonly limits?: Partial<BodyLimits>;
+  readonly log: Logger;
+}
+
+export interface RunningSigner {
+  readonly url: string;
+  readonly keys: KeyRegistry;
+  /** Resolves when every key source has been read. */
+  readonly keysLoaded: Promise<KeyLoadingStatus>;
+  close(): Promise<void>;
+}
+
+const DEFAULT_LIMITS: BodyLimits = { signBytes: 1 << 20, keymanagerBytes: 32 << 20 };
+
+/**
+ * Starts the signing core as an ordinary process (standard mode): the API
+ * answers at once, and each key becomes usable as soon as it is decrypted.
+ */
+export async function startSigner(options: SignerOptions): Promise<RunningSigner> {
+  const { log } = options;
+  const signingPool = new SigningPool(options.signingThreads);
+  const keystorePool = new KeystoreDecryptPool(options.decryptionThreads);
+  const keys = new KeyRegistry(signingPool);
+
+  for (const { secretKey, source } of options.inMemoryKeys ?? []) {
+    keys.add({ publicKey: toHex(blsPublicKey(secretKey, source)), source, readonly: true, derivationPath: "" }, secretKey);
+  }
+
+  const loading = loadKeys(
+    options.keySources,
+    {
+      onKey: ({ publicKey, secretKey, source, derivationPath = "" }) => {
+        const hex = toHex(publicKey);
+        if (!keys.add({ publicKey: hex, source, readonly: true, derivationPath }, secretKey)) {
+          log.warn({ publicKey: hex, source }, "duplicate key ignored: already loaded from another source");
+        }
+      },
+      onFailure: ({ source, message }) => log.error({ source, reason: message }, "key could not be loaded"),
+    },
+    { pool: keystorePool },
+  );
+  const keysLoaded = loading.done.then((status) => {
+    log.info(status, "key loading finished");
+    return status;
+  });
+
+  const ctx: SignerContext = {
+    network: options.network,
+    keys,
+    keystorePool,
+    keyLoading: loading.progress,
+    slashingProtectionEnabled: options.slashingProtectionEnabled,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    log,
+  };
+  const server = createApiServer(ctx);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port, options.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await Promise.all([signingPool.close(), keystorePool.close()]);
+    throw new Error(`cannot listen on ${options.host}:${options.port}: ${(error as Error).message}`);
+  }
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  log.info({ url, network: options.network.name }, "signer listening");
+
+  return {
+    url,
+    keys,
+    keysLoaded,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await Promise.all([signingPool.close(), keystorePool.close()]);
+    },
+  };
+}

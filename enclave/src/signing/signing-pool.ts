@@ -1,0 +1,100 @@
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import type { WorkerReply, WorkerRequest } from "./messages.ts";
+
+interface PendingJob {
+  resolve(signature: Uint8Array): void;
+  reject(error: Error): void;
+}
+
+interface PoolWorker {
+  readonly worker: Worker;
+  readonly pending: Map<number, PendingJob>;
+}
+
+// Run the TypeScript worker when this module itself runs from source (tests, `node src/...`), the built one otherwise.
+const workerUrl = new URL(
+  import.meta.url.endsWith(".ts") ? "./signing-worker.ts" : "./signing-worker.js",
+  import.meta.url,
+);
+
+/**
+ * BLS signing on worker threads, one per core. A signature costs about half a
+ * millisecond of CPU; on the event loop it would cap the whole API at one
+ * core, so every worker holds the keys and the loop only hands out roots.
+ */
+export class SigningPool {
+  private readonly workers: PoolWorker[];
+  private nextId = 0;
+  private failure: Error | undefined;
+
+  constructor(threads: number = availableParallelism()) {
+    this.workers = Array.from({ length: Math.max(1, threads) }, () => this.spawn());
+  }
+
+  /** Gives every worker its own copy of the secret key; zeroes the caller's copy. */
+  addKey(publicKeyHex: string, secretKey: Uint8Array): void {
+    try {
+      for (const { worker } of this.workers) {
+        // A fresh Uint8Array owns its buffer (a Buffer's slice() would be a view into Node's shared pool).
+        const copy = new Uint8Array(secretKey);
+        worker.postMessage({ op: "add", publicKey: publicKeyHex, secretKey: copy } satisfies WorkerRequest, [copy.buffer]);
+      }
+    } finally {
+      secretKey.fill(0);
+    }
+  }
+
+  removeKey(publicKeyHex: string): void {
+    this.broadcast({ op: "remove", publicKey: publicKeyHex });
+  }
+
+  clearKeys(): void {
+    this.broadcast({ op: "clear" });
+  }
+
+  sign(publicKeyHex: string, message: Uint8Array): Promise<Uint8Array> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    const target = this.workers.reduce((best, w) => (w.pending.size < best.pending.size ? w : best));
+    const id = this.nextId++;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      target.pending.set(id, { resolve, reject });
+      target.worker.postMessage({ op: "sign", id, publicKey: publicKeyHex, message } satisfies WorkerRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.fail(new Error("signing pool is closed"));
+    this.broadcast({ op: "clear" });
+    await Promise.all(this.workers.map(({ worker }) => worker.terminate()));
+  }
+
+  private broadcast(request: WorkerRequest): void {
+    for (const { worker } of this.workers) worker.postMessage(request);
+  }
+
+  /** Fails closed: a pool with a dead worker no longer has every key, so it refuses all further work. */
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const { pending } of this.workers) {
+      for (const job of pending.values()) job.reject(this.failure);
+      pending.clear();
+    }
+  }
+
+  private spawn(): PoolWorker {
+    const worker = new Worker(workerUrl);
+    const pending = new Map<number, PendingJob>();
+    worker.unref();
+    worker.on("message", (reply: WorkerReply) => {
+      const job = pending.get(reply.id);
+      if (job === undefined) return;
+      pending.delete(reply.id);
+      if ("signature" in reply) job.resolve(reply.signature);
+      else job.reject(new Error(reply.error));
+    });
+    worker.on("error", (error) => this.fail(new Error(`signing worker failed: ${error.message}`)));
+    worker.on("exit", () => this.fail(new Error("signing worker exited")));
+    return { worker, pending };
+  }
+}

@@ -1,0 +1,37 @@
+import { interopSecretKey } from "@strongroom/keystore";
+import { namedNetwork } from "@strongroom/eth2";
+import { startSigner, type RunningSigner, type SignerOptions } from "@strongroom/enclave";
+import { pino } from "pino";
+
+export const MAINNET_GVR = "0x4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95";
+
+/** A standard-mode signer on a free loopback port with interop keys 0…n-1 in memory. */
+export function startTestSigner(overrides: Partial<SignerOptions> & { interopKeys?: number } = {}): Promise<RunningSigner> {
+  const { interopKeys = 4, ...rest } = overrides;
+  return startSigner({
+    network: namedNetwork("mainnet"),
+    host: "127.0.0.1",
+    port: 0,
+    keySources: {},
+    inMemoryKeys: Array.from({ length: interopKeys }, (_, i) => ({ secretKey: interopSecretKey(i), source: `interop ${i}` })),
+    slashingProtectionEnabled: true,
+    signingThreads: 1,
+    decryptionThreads: 2,
+    log: pino({ level: "silent" }),
+    ...rest,
+  });
+}
+
+/** A RANDAO_REVEAL body on mainnet at `epoch`, in the Lighthouse (real fork epoch) or Lodestar (signing epoch) habit. */
+export function randaoBody(epoch: number, habit: "lighthouse" | "lodestar" = "lighthouse"): Record<string, unknown> {
+  // Mainnet forks: Deneb 0x04000000 at 269568, Electra 0x05000000 at 364032.
+  const fork =
+    epoch >= 364032
+      ? { previous_version: "0x04000000", current_version: "0x05000000", epoch: habit === "lodestar" ? String(epoch) : "364032" }
+      : { previous_version: "0x00000000", current_version: "0x00000000", epoch: habit === "lodestar" ? String(epoch) : "0" };
+  return {
+    type: "RANDAO_REVEAL",
+    fork_info: { fork, genesis_validators_root: MAINNET_GVR },
+    randao_reveal: { epoch: String(epoch) },
+  };
+}
