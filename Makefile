@@ -36,13 +36,15 @@ build: install
 	npx tsc -b
 
 test: build
-	npx vitest run
+	npx tsc -p tsconfig.test.json
+	npx vitest run --reporter=default --reporter=json --outputFile.json=.vitest-report.json; \
+	  status=$$?; node test/support/print-summary.ts .vitest-report.json; exit $$status
 
 sim: build
 	node packages/cli/dist/main.js sim
 
 bench: build
-	node test/bench/run.ts
+	node --conditions=strongroom-source test/bench/run.ts
 
 clean:
 	npx tsc -b --clean

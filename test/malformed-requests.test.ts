@@ -1,0 +1,179 @@
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { Pool } from "undici";
+import { startCli, type CliProcess } from "./support/cli-process.ts";
+import { pick, seededRandom } from "./support/random.ts";
+
+const GVR = "0x4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95";
+const FORK_INFO = { fork: { previous_version: "0x04000000", current_version: "0x05000000", epoch: "364032" }, genesis_validators_root: GVR };
+const root = (b: string) => `0x${b.repeat(32)}`;
+const CHECKPOINT = { epoch: "370000", root: root("aa") };
+const ATTESTATION_DATA = { slot: "11840000", index: "0", beacon_block_root: root("01"), source: { ...CHECKPOINT, epoch: "369999" }, target: CHECKPOINT };
+
+/** One valid body per signing type: the seeds that the mutations below break. */
+const VALID_BODIES: Record<string, unknown>[] = [
+  { type: "RANDAO_REVEAL", fork_info: FORK_INFO, randao_reveal: { epoch: "370000" } },
+  { type: "ATTESTATION", fork_info: FORK_INFO, attestation: ATTESTATION_DATA },
+  { type: "AGGREGATION_SLOT", fork_info: FORK_INFO, aggregation_slot: { slot: "11840000" } },
+  { type: "VOLUNTARY_EXIT", fork_info: FORK_INFO, voluntary_exit: { epoch: "370000", validator_index: "12" } },
+  { type: "SYNC_COMMITTEE_MESSAGE", fork_info: FORK_INFO, sync_committee_message: { beacon_block_root: root("02"), slot: "11840000" } },
+  { type: "SYNC_COMMITTEE_SELECTION_PROOF", fork_info: FORK_INFO, sync_aggregator_selection_data: { slot: "11840000", subcommittee_index: "1" } },
+  { type: "DEPOSIT", deposit: { pubkey: `0x${"a9".repeat(48)}`, withdrawal_credentials: root("00"), amount: "32000000000", genesis_fork_version: "0x00000000" } },
+  { type: "VALIDATOR_REGISTRATION", validator_registration: { fee_recipient: `0x${"11".repeat(20)}`, gas_limit: "30000000", timestamp: "1700000000", pubkey: `0x${"a9".repeat(48)}` } },
+  {
+    type: "BLOCK_V2",
+    fork_info: FORK_INFO,
+    beacon_block: { version: "ELECTRA", block_header: { slot: "11840000", proposer_index: "5", parent_root: root("03"), state_root: root("04"), body_root: root("05") } },
+  },
+  {
+    type: "AGGREGATE_AND_PROOF_V2",
+    fork_info: FORK_INFO,
+    aggregate_and_proof: {
+      version: "ELECTRA",
+      data: {
+        aggregator_index: "3",
+        aggregate: { aggregation_bits: "0x01", data: ATTESTATION_DATA, signature: `0x${"c0".repeat(96)}`, committee_bits: "0x0100000000000000" },
+        selection_proof: `0x${"c0".repeat(96)}`,
+      },
+    },
+  },
+  { keystores: ["{}"], passwords: ["x"] },
+  { pubkeys: [`0x${"ab".repeat(48)}`] },
+];
+
+const BAD_VALUES: unknown[] = [
+  null, true, false, 0, -1, 1.5, 1e308, 2 ** 64, "", "-1", "+1", " 1", "1e3", "18446744073709551616",
+  "99999999999999999999999999999999999999", "0x", "0xzz", `0x${"ab".repeat(4096)}`, "x".repeat(10_000),
+  [], {}, [[[[]]]], { a: { b: { c: {} } } }, "RANDAO_REVEAL", "\u0000\uffff",
+];
+
+function mutate(random: () => number, value: unknown): unknown {
+  if (Array.isArray(value)) {
+    if (value.length === 0 || random() < 0.3) return pick(random, BAD_VALUES);
+    const copy = [...value];
+    const i = Math.floor(random() * copy.length);
+    copy[i] = mutate(random, copy[i]);
+    return copy;
+  }
+  if (typeof value === "object" && value !== null) {
+    const entries = Object.entries(value);
+    if (entries.length === 0 || random() < 0.15) return pick(random, BAD_VALUES);
+    const [key, child] = pick(random, entries);
+    const copy: Record<string, unknown> = { ...value };
+    if (random() < 0.25) delete copy[key];
+    else copy[key] = mutate(random, child);
+    return copy;
+  }
+  return pick(random, BAD_VALUES);
+}
+
+function randomBytes(random: () => number, length: number): Buffer {
+  return Buffer.from(Array.from({ length }, () => Math.floor(random() * 256)));
+}
+
+function deepNesting(random: () => number): string {
+  const depth = pick(random, [1_000, 50_000, 200_000]);
+  return random() < 0.5 ? "[".repeat(depth) + "]".repeat(depth) : '{"a":'.repeat(depth) + "1" + "}".repeat(depth);
+}
+
+interface Attack {
+  readonly method: string;
+  readonly path: string;
+  readonly body?: string | Buffer;
+  readonly contentType?: string;
+}
+
+const PATHS = (key: string) => [
+  `/api/v1/eth2/sign/${key}`,
+  `/api/v1/eth2/sign/${key.slice(2).toUpperCase()}`,
+  `/api/v1/eth2/sign/0x${"ab".repeat(48)}`,
+  "/api/v1/eth2/sign/%zz",
+  "/api/v1/eth2/sign/",
+  "/api/v1/eth2/publicKeys",
+  "/eth/v1/keystores",
+  "/upcheck",
+  "/healthcheck",
+  "/../../etc/passwd",
+];
+
+function attack(random: () => number, key: string): Attack {
+  const path = pick(random, PATHS(key));
+  const method = pick(random, ["POST", "POST", "POST", "GET", "DELETE", "PUT"]);
+  const seed = pick(random, VALID_BODIES);
+  const kind = random();
+  let body: string | Buffer;
+  if (kind < 0.45) body = JSON.stringify(mutate(random, seed));
+  else if (kind < 0.6) {
+    const text = JSON.stringify(seed);
+    body = text.slice(0, Math.floor(random() * text.length));
+  } else if (kind < 0.75) body = randomBytes(random, Math.floor(random() * 2048));
+  else if (kind < 0.85) body = deepNesting(random);
+  else if (kind < 0.87) body = Buffer.alloc((1 << 20) + 1 + Math.floor(random() * (1 << 20)), 0x7b);
+  else body = JSON.stringify({ ...seed, type: pick(random, ["", "block", "ATTESTATION ", "sign", 7, null]) });
+  const contentType = pick(random, ["application/json", "application/json", "application/json; charset=utf-8", "text/plain", undefined]);
+  return contentType === undefined ? { method, path, body } : { method, path, body, contentType };
+}
+
+let cli: CliProcess;
+let pool: Pool;
+let url: string;
+let key0: string;
+
+beforeAll(async () => {
+  cli = startCli(["sim", "--http-port=0", "--demo-keys=2"]);
+  url = (await cli.waitForOutput(/endpoint:\s+(http:\/\/\S+)/))[1]!;
+  pool = new Pool(url, { connections: 8 });
+  const keys = await fetch(`${url}/api/v1/eth2/publicKeys`);
+  key0 = ((await keys.json()) as string[])[0]!;
+});
+
+afterAll(async () => {
+  await pool?.close();
+  await cli?.stop();
+});
+
+test("2,000 malformed requests: no 5xx, no crash, and the signer still signs", async () => {
+  const random = seededRandom(20261121);
+  const statuses = new Map<number, number>();
+  const failures: string[] = [];
+  for (let batch = 0; batch < 250; batch++) {
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const a = attack(random, key0);
+        const headers: Record<string, string> = a.contentType === undefined ? {} : { "content-type": a.contentType };
+        const res = await pool.request({ method: a.method as "POST", path: a.path, body: a.body ?? null, headers });
+        await res.body.dump();
+        statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+        if (res.statusCode >= 500) failures.push(`${a.method} ${a.path} → ${res.statusCode}: ${String(a.body).slice(0, 200)}`);
+      }),
+    );
+  }
+  expect(failures).toEqual([]);
+  expect([...statuses.values()].reduce((a, b) => a + b)).toBe(2000);
+  // The mix reached the parser, the size limit and the content-type check, not only the router.
+  for (const status of [200, 400, 404, 413, 415]) expect(statuses.get(status) ?? 0).toBeGreaterThan(0);
+
+  expect(cli.child.exitCode).toBeNull();
+  const res = await fetch(`${url}/api/v1/eth2/sign/${key0}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify(VALID_BODIES[0]),
+  });
+  expect(res.status).toBe(200);
+  expect(((await res.json()) as { signature: string }).signature).toMatch(/^0x[0-9a-f]{192}$/);
+});
+
+test("garbage that is not HTTP at all gets a 400 and the server stays up", async () => {
+  const { connect } = await import("node:net");
+  const { port } = new URL(url);
+  for (const garbage of ["\x00\x01\x02\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", `POST /upcheck HTTP/1.1\r\n${"x: y\r\n".repeat(20000)}\r\n`]) {
+    const reply = await new Promise<string>((resolve) => {
+      const socket = connect(Number(port), "127.0.0.1", () => socket.end(garbage));
+      let data = "";
+      socket.on("data", (chunk) => (data += chunk.toString()));
+      socket.on("close", () => resolve(data));
+      socket.on("error", () => resolve(data));
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 4\d\d/);
+  }
+  expect((await fetch(`${url}/upcheck`)).status).toBe(200);
+});
