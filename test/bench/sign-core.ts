@@ -4,10 +4,11 @@
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { Pool } from "undici";
 import { startCli } from "../support/cli-process.ts";
+import { encodePost, LeanHttpClient } from "../support/lean-http.ts";
 
 const KEYS = 64;
+const CONNECTIONS = 16;
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 8);
 const cores = availableParallelism();
 
@@ -48,25 +49,24 @@ function randaoBody(epoch: number): string {
   });
 }
 
-async function signOnce(pool: Pool, key: string, epoch: number): Promise<void> {
-  const res = await pool.request({
-    method: "POST",
-    path: `/api/v1/eth2/sign/${key}`,
-    headers: { "content-type": "application/json", accept: "application/json" },
-    body: randaoBody(epoch),
-  });
-  const text = await res.body.text();
-  if (res.statusCode !== 200) throw new Error(`sign failed: ${res.statusCode} ${text}`);
+/** Pre-encoded requests: every key signs a spread of epochs, so no two consecutive requests are alike. */
+function requestsFor(keys: string[]): Buffer[] {
+  return Array.from({ length: 4096 }, (_, i) => encodePost(`/api/v1/eth2/sign/${keys[i % keys.length]}`, randaoBody(370000 + i)));
+}
+
+async function signOnce(client: LeanHttpClient, request: Buffer): Promise<void> {
+  const status = await client.send(request);
+  if (status !== 200) throw new Error(`sign failed with status ${status}`);
 }
 
 /** Closed loop: `concurrency` requests always in flight for SECONDS. */
-async function maxApiRate(pool: Pool, keys: string[], concurrency: number): Promise<number> {
+async function maxApiRate(client: LeanHttpClient, requests: Buffer[], concurrency: number): Promise<number> {
   let done = 0;
   const end = performance.now() + SECONDS * 1000;
   await Promise.all(
     Array.from({ length: concurrency }, async (_, lane) => {
       for (let i = lane; performance.now() < end; i += concurrency) {
-        await signOnce(pool, keys[i % keys.length]!, 370000 + (i % 1000));
+        await signOnce(client, requests[i % requests.length]!);
         done++;
       }
     }),
@@ -75,7 +75,7 @@ async function maxApiRate(pool: Pool, keys: string[], concurrency: number): Prom
 }
 
 /** Open loop at a fixed rate: latency is measured from the scheduled send time. */
-async function latencyAt(pool: Pool, keys: string[], rate: number): Promise<{ p50: number; p99: number }> {
+async function latencyAt(client: LeanHttpClient, requests: Buffer[], rate: number): Promise<{ p50: number; p99: number }> {
   const total = Math.floor(rate * SECONDS);
   const start = performance.now();
   const latencies: number[] = [];
@@ -84,7 +84,7 @@ async function latencyAt(pool: Pool, keys: string[], rate: number): Promise<{ p5
     const due = start + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    pending.push(signOnce(pool, keys[i % keys.length]!, 370000 + i).then(() => void latencies.push(performance.now() - due)));
+    pending.push(signOnce(client, requests[i % requests.length]!).then(() => void latencies.push(performance.now() - due)));
   }
   await Promise.all(pending);
   latencies.sort((a, b) => a - b);
@@ -97,16 +97,18 @@ const signer = startCli(["sim", "--http-port=0", `--demo-keys=${KEYS}`, "--log-l
 try {
   const url = (await signer.waitForOutput(/endpoint:\s+(http:\/\/\S+)/))[1]!;
   const keys = (await (await fetch(`${url}/api/v1/eth2/publicKeys`)).json()) as string[];
-  const pool = new Pool(url, { connections: 16, pipelining: 1 });
-  await maxApiRate(pool, keys, 32); // warm-up
-  const api = await maxApiRate(pool, keys, 64);
-  const latency = await latencyAt(pool, keys, api / 2);
-  await pool.close();
+  const requests = requestsFor(keys);
+  const client = await LeanHttpClient.open(Number(new URL(url).port), CONNECTIONS);
+  await maxApiRate(client, requests, CONNECTIONS); // warm-up
+  const api = await maxApiRate(client, requests, CONNECTIONS);
+  const latency = await latencyAt(client, requests, api / 2);
+  client.close();
   console.log(
     JSON.stringify({
       name: "sign-core",
       cores,
       keys: KEYS,
+      connections: CONNECTIONS,
       seconds: SECONDS,
       rawBlstSignaturesPerSecond: Math.round(raw),
       apiSignaturesPerSecond: Math.round(api),
