@@ -10,8 +10,6 @@ NODE_DEP :=
 else
 NODE_DEP := $(TOOLCHAIN)/bin/node
 export PATH := $(TOOLCHAIN)/bin:$(PATH)
-# node-gyp builds native addons against the headers of the node that runs them.
-export npm_config_nodedir := $(TOOLCHAIN)
 endif
 
 .PHONY: all install build test sim bench clean

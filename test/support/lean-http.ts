@@ -43,7 +43,7 @@ export class LeanHttpClient {
 
 class LeanConnection {
   readonly socket: Socket;
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
   private pending: ((status: number) => void) | undefined;
   private failed: ((error: Error) => void) | undefined;
 
