@@ -9,6 +9,7 @@ export default defineConfig({
     alias: {
       "@strongroom/eth2": source("packages/eth2"),
       "@strongroom/keystore": source("packages/keystore"),
+      "@strongroom/slashing": source("packages/slashing"),
       "@strongroom/enclave": source("enclave"),
       "@strongroom/cli": source("packages/cli"),
     },

@@ -62,6 +62,13 @@ export interface SlashingProtection {
   readonly description: string;
 
   /**
+   * Records the genesis validators root on first use; throws
+   * SlashingProtectionError if the database already holds a different one.
+   * The signer calls it at start with its network's root when it knows it.
+   */
+  ensureGenesisValidatorsRoot(genesisValidatorsRoot: Uint8Array): Promise<void>;
+
+  /**
    * Checks a block against EIP-3076 (complete history with low watermark) and,
    * if it may be signed, records it — atomically, in one database round trip
    * where the backend allows. Throws SlashingDatabaseError when the database
