@@ -1,3 +1,3 @@
-export { startSigner, type InMemoryKey, type RunningSigner, type SignerOptions } from "./signer.ts";
+export { startSigner, type InMemoryKey, type RunningSigner, type SignerOptions, type SlashingProtectionOptions } from "./signer.ts";
 export type { KeyLoadingStatus, BodyLimits } from "./routes/context.ts";
 export type { KeyInfo } from "./keys/registry.ts";

@@ -2,7 +2,9 @@ import type { AddressInfo } from "node:net";
 import { toHex, type Network } from "@strongroom/eth2";
 import { blsPublicKey, KeystoreDecryptPool, loadKeys, type KeySources } from "@strongroom/keystore";
 import type { Logger } from "pino";
+import { openSlashingProtection } from "@strongroom/slashing";
 import { createApiServer } from "./api.ts";
+import { SlashingGuard } from "./slashing/guard.ts";
 import { KeyRegistry } from "./keys/registry.ts";
 import type { BodyLimits, KeyLoadingStatus, SignerContext } from "./routes/context.ts";
 import { SigningPool } from "./signing/signing-pool.ts";
@@ -20,11 +22,19 @@ export interface SignerOptions {
   readonly keySources: KeySources;
   /** Keys handed over in memory (the demo keys of `strongroom sim`). */
   readonly inMemoryKeys?: readonly InMemoryKey[];
-  readonly slashingProtectionEnabled: boolean;
+  /** The slashing-protection database; undefined only when the operator disabled protection. */
+  readonly slashingProtection: SlashingProtectionOptions | undefined;
   readonly signingThreads?: number;
   readonly decryptionThreads?: number;
   readonly limits?: Partial<BodyLimits>;
   readonly log: Logger;
+}
+
+export interface SlashingProtectionOptions {
+  /** postgres://…, pglite:///dir, pglite:memory or dynamodb://table?… */
+  readonly url: string;
+  /** Bound on one database operation; past it blocks and attestations get 503. */
+  readonly timeoutMs: number;
 }
 
 export interface RunningSigner {
@@ -43,6 +53,7 @@ const DEFAULT_LIMITS: BodyLimits = { signBytes: 1 << 20, keymanagerBytes: 32 << 
  */
 export async function startSigner(options: SignerOptions): Promise<RunningSigner> {
   const { log } = options;
+  const slashing = options.slashingProtection && (await openSlashingGuard(options.slashingProtection, options.network, log));
   const signingPool = new SigningPool(options.signingThreads);
   const keystorePool = new KeystoreDecryptPool(options.decryptionThreads);
   const keys = new KeyRegistry(signingPool);
@@ -74,7 +85,7 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
     keys,
     keystorePool,
     keyLoading: loading.progress,
-    slashingProtectionEnabled: options.slashingProtectionEnabled,
+    slashing,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     log,
   };
@@ -88,7 +99,7 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
       });
     });
   } catch (error) {
-    await Promise.all([signingPool.close(), keystorePool.close()]);
+    await Promise.all([signingPool.close(), keystorePool.close(), slashing?.close()]);
     throw new Error(`cannot listen on ${options.host}:${options.port}: ${(error as Error).message}`);
   }
   const address = server.address() as AddressInfo;
@@ -105,7 +116,20 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await Promise.all([signingPool.close(), keystorePool.close()]);
+      await Promise.all([signingPool.close(), keystorePool.close(), slashing?.close()]);
     },
   };
+}
+
+/** Opens the database and pins the network's genesis validators root in it before any key can sign. */
+async function openSlashingGuard(options: SlashingProtectionOptions, network: Network, log: Logger): Promise<SlashingGuard> {
+  const db = await openSlashingProtection(options.url, { operationTimeoutMs: options.timeoutMs });
+  try {
+    if (network.genesisValidatorsRoot !== undefined) await db.ensureGenesisValidatorsRoot(network.genesisValidatorsRoot);
+  } catch (error) {
+    await db.close();
+    throw new Error(`slashing-protection database ${db.description}: ${(error as Error).message}`);
+  }
+  log.info({ database: db.description }, "slashing protection enabled");
+  return new SlashingGuard(db, options.timeoutMs, log);
 }

@@ -128,30 +128,43 @@ describe("error statuses", () => {
     expect(((await res.json()) as { message: string }).message).toMatch(message);
   });
 
-  test("blocks and attestations are refused with 503 until slashing protection is configured", async () => {
-    const body = {
-      type: "ATTESTATION",
-      fork_info: randaoBody(370000)["fork_info"],
-      attestation: {
-        slot: "11840000",
-        index: "0",
-        beacon_block_root: `0x${"01".repeat(32)}`,
-        source: { epoch: "369999", root: `0x${"02".repeat(32)}` },
-        target: { epoch: "370000", root: `0x${"03".repeat(32)}` },
-      },
-    };
-    const res = await call({ path: `/api/v1/eth2/sign/${key0}`, body });
-    expect(res.status).toBe(503);
-    expect(((await res.json()) as { message: string }).message).toMatch(/slashing protection is not configured/);
+  const attestation = (source: number, target: number, blockRootByte: string) => ({
+    type: "ATTESTATION",
+    fork_info: randaoBody(370000)["fork_info"],
+    attestation: {
+      slot: String(target * 32),
+      index: "0",
+      beacon_block_root: `0x${blockRootByte.repeat(32)}`,
+      source: { epoch: String(source), root: `0x${"02".repeat(32)}` },
+      target: { epoch: String(target), root: `0x${"03".repeat(32)}` },
+    },
+  });
 
-    const unprotected = await startTestSigner({ slashingProtectionEnabled: false, interopKeys: 1 });
+  test("slashing protection: a repeat signs again, a double vote is a 412 naming the rule", async () => {
+    const first = await call({ path: `/api/v1/eth2/sign/${key0}`, body: attestation(369999, 370000, "01") });
+    expect(first.status).toBe(200);
+    const repeat = await call({ path: `/api/v1/eth2/sign/${key0}`, body: attestation(369999, 370000, "01") });
+    expect(repeat.status).toBe(200);
+    expect(await repeat.text()).toBe(await first.text());
+    const doubleVote = await call({ path: `/api/v1/eth2/sign/${key0}`, body: attestation(369999, 370000, "09") });
+    expect(doubleVote.status).toBe(412);
+    expect(((await doubleVote.json()) as { message: string }).message).toMatch(/double_vote/);
+    const surrounding = await call({ path: `/api/v1/eth2/sign/${key0}`, body: attestation(369990, 370001, "01") });
+    expect(surrounding.status).toBe(412);
+    expect(((await surrounding.json()) as { message: string }).message).toMatch(/surrounding_vote/);
+  });
+
+  test("with --slashing-protection-enabled=false nothing is checked", async () => {
+    const unprotected = await startTestSigner({ slashingProtection: undefined, interopKeys: 1 });
     try {
-      const ok = await fetch(`${unprotected.url}/api/v1/eth2/sign/${key0}`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
-      expect(ok.status).toBe(200);
+      for (const root of ["01", "09"]) {
+        const ok = await fetch(`${unprotected.url}/api/v1/eth2/sign/${key0}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(attestation(369999, 370000, root)),
+        });
+        expect(ok.status).toBe(200);
+      }
     } finally {
       await unprotected.close();
     }
@@ -166,7 +179,13 @@ describe("status endpoints", () => {
     await signer.keysLoaded;
     const health = await call({ method: "GET", path: "/healthcheck" });
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: "UP", checks: [{ id: "keys-check", status: "UP", data: { active: 4, done: true } }] });
+    expect(await health.json()).toMatchObject({
+      status: "UP",
+      checks: [
+        { id: "keys-check", status: "UP", data: { active: 4, done: true } },
+        { id: "slashing-protection", status: "UP", data: { database: expect.stringMatching(/pglite/) } },
+      ],
+    });
     const keys = await call({ method: "GET", path: "/api/v1/eth2/publicKeys" });
     expect(await keys.json()).toEqual([0, 1, 2, 3].map(interopPublicKey));
   });

@@ -14,7 +14,7 @@ export function startTestSigner(overrides: Partial<SignerOptions> & { interopKey
     port: 0,
     keySources: {},
     inMemoryKeys: Array.from({ length: interopKeys }, (_, i) => ({ secretKey: interopSecretKey(i), source: `interop ${i}` })),
-    slashingProtectionEnabled: true,
+    slashingProtection: { url: "pglite:memory", timeoutMs: 5_000 },
     signingThreads: 1,
     decryptionThreads: 2,
     log: pino({ level: "silent" }),

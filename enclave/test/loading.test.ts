@@ -33,7 +33,7 @@ test("the API answers while keystores decrypt, and each key signs as soon as it 
   expect((await get("/upcheck")).status).toBe(200);
   const early = await get("/healthcheck");
   expect(early.status).toBe(503);
-  expect(await early.json()).toMatchObject({ checks: [{ status: "LOADING", data: { total: KEYSTORES, done: false } }] });
+  expect(await early.json()).toMatchObject({ checks: expect.arrayContaining([expect.objectContaining({ status: "LOADING", data: expect.objectContaining({ total: KEYSTORES, done: false }) })]) });
 
   // Wait for the first key, while others are still loading.
   let loaded: string[] = [];
@@ -51,7 +51,10 @@ test("the API answers while keystores decrypt, and each key signs as soon as it 
   await signer.keysLoaded;
   const ready = await get("/healthcheck");
   expect(ready.status).toBe(200);
-  expect(await ready.json()).toMatchObject({ status: "UP", checks: [{ data: { total: KEYSTORES, loaded: KEYSTORES, failed: 0, done: true } }] });
+  expect(await ready.json()).toMatchObject({
+    status: "UP",
+    checks: expect.arrayContaining([expect.objectContaining({ id: "keys-check", data: expect.objectContaining({ total: KEYSTORES, loaded: KEYSTORES, failed: 0, done: true }) })]),
+  });
   expect(((await (await get("/api/v1/eth2/publicKeys")).json()) as string[]).length).toBe(KEYSTORES);
   // Once loading is over, an unknown key is simply unknown.
   expect((await sign(`0x${"ab".repeat(48)}`)).status).toBe(404);

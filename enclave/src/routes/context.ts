@@ -2,6 +2,7 @@ import type { Network } from "@strongroom/eth2";
 import type { KeystoreDecryptPool } from "@strongroom/keystore";
 import type { Logger } from "pino";
 import type { KeyRegistry } from "../keys/registry.ts";
+import type { SlashingGuard } from "../slashing/guard.ts";
 
 export interface KeyLoadingStatus {
   readonly total: number;
@@ -23,8 +24,8 @@ export interface SignerContext {
   readonly keys: KeyRegistry;
   readonly keystorePool: KeystoreDecryptPool;
   readonly keyLoading: () => KeyLoadingStatus;
-  /** Web3Signer's --slashing-protection-enabled; until a database is configured, true means blocks and attestations are refused. */
-  readonly slashingProtectionEnabled: boolean;
+  /** Undefined only when the operator disabled slashing protection (Web3Signer's --slashing-protection-enabled=false). */
+  readonly slashing: SlashingGuard | undefined;
   readonly limits: BodyLimits;
   readonly log: Logger;
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { toHex } from "@strongroom/eth2";
 import { blsPublicKey, KeystoreError, parseKeystore, type Keystore } from "@strongroom/keystore";
+import { interchangeToJson, parseInterchange, SlashingProtectionError } from "@strongroom/slashing";
 import { readJsonBody } from "../http/body.ts";
 import { HttpError } from "../http/errors.ts";
 import { sendJson } from "../http/respond.ts";
@@ -31,9 +32,9 @@ export function handleListKeystores(ctx: SignerContext, res: ServerResponse): vo
 export async function handleImportKeystores(ctx: SignerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = await readJsonBody(req, ctx.limits.keymanagerBytes);
   const { keystores, passwords } = readImportBody(body);
-  if (isObject(body) && body["slashing_protection"] !== undefined) {
-    ctx.log.warn("Key Manager import carried slashing_protection data; this signer has no slashing database yet, so it was not imported");
-  }
+  // The keys' slashing history goes in before the keys, so that no key can sign before its history is known.
+  const slashingProtection = isObject(body) ? body["slashing_protection"] : undefined;
+  if (slashingProtection !== undefined && slashingProtection !== null) await importSlashingProtection(ctx, slashingProtection);
   const results = await Promise.all(keystores.map((text, i) => importOne(ctx, text, passwords[i]!)));
   sendJson(res, 200, { data: results });
 }
@@ -89,19 +90,54 @@ export async function handleDeleteKeystores(ctx: SignerContext, req: IncomingMes
     ctx.log.info({ publicKey }, "key deleted through the Key Manager API");
     return { status: "deleted", message: "" };
   });
-  sendJson(res, 200, { data, slashing_protection: JSON.stringify(emptyInterchange(ctx, deleted)) });
+  const slashingProtection = await exportSlashingProtection(ctx, requested, deleted, data);
+  sendJson(res, 200, { data, slashing_protection: JSON.stringify(slashingProtection) });
 }
 
-/** EIP-3076 interchange for the deleted keys; empty histories until a slashing database exists. */
-function emptyInterchange(ctx: SignerContext, publicKeys: string[]): unknown {
-  const root = ctx.network.genesisValidatorsRoot;
-  return {
-    metadata: {
-      interchange_format_version: "5",
-      genesis_validators_root: `0x${root === undefined ? "00".repeat(32) : Buffer.from(root).toString("hex")}`,
-    },
-    data: publicKeys.map((pubkey) => ({ pubkey, signed_blocks: [], signed_attestations: [] })),
-  };
+async function importSlashingProtection(ctx: SignerContext, value: unknown): Promise<void> {
+  if (ctx.slashing === undefined) throw new HttpError(400, "slashing_protection cannot be imported: slashing protection is disabled in this signer");
+  if (typeof value !== "string") throw new HttpError(400, '"slashing_protection" must be the EIP-3076 interchange as a JSON string');
+  let interchange;
+  try {
+    interchange = parseInterchange(value);
+  } catch (error) {
+    throw new HttpError(400, `slashing_protection was not imported: ${(error as Error).message}`);
+  }
+  const guard = ctx.slashing;
+  try {
+    const summary = await guard.run(() => guard.database.importInterchange(interchange));
+    ctx.log.info(summary, "slashing-protection interchange imported through the Key Manager API");
+  } catch (error) {
+    if (error instanceof SlashingProtectionError) throw new HttpError(400, `slashing_protection was not imported: ${error.message}`);
+    throw new HttpError(503, `slashing_protection could not be imported: the database is unavailable (${(error as Error).message})`);
+  }
+}
+
+/**
+ * The EIP-3076 history of the deleted keys (and of requested keys that are not
+ * loaded but have history: "not_active"), after disabling the deleted keys in
+ * the database so that no other signer sharing it signs for them either.
+ */
+async function exportSlashingProtection(ctx: SignerContext, requested: string[], deleted: string[], data: DeleteStatus[]): Promise<unknown> {
+  const guard = ctx.slashing;
+  const root = ctx.network.genesisValidatorsRoot ?? new Uint8Array(32);
+  if (guard === undefined) return interchangeToJson({ genesisValidatorsRoot: root, data: [] });
+  const keyBytes = (hex: string) => new Uint8Array(Buffer.from(hex.slice(2), "hex"));
+  const notFound = requested.flatMap((text, i) => (data[i]!.status === "not_found" ? [canonicalPublicKey(text)!] : []));
+  try {
+    if (deleted.length > 0) await guard.run(() => guard.database.disableValidators(deleted.map(keyBytes)));
+    const interchange = await guard.run(() => guard.database.exportInterchange([...deleted, ...notFound].map(keyBytes)));
+    const exported = new Map(interchange.data.map((v) => [toHex(v.publicKey), v]));
+    requested.forEach((text, i) => {
+      const history = data[i]!.status === "not_found" ? exported.get(canonicalPublicKey(text)!) : undefined;
+      if (history !== undefined && history.signedBlocks.length + history.signedAttestations.length > 0) data[i] = { status: "not_active", message: "" };
+    });
+    // Every deleted key is in the export, with an empty history if it never signed a block or attestation.
+    const missing = deleted.filter((key) => !exported.has(key)).map((key) => ({ publicKey: keyBytes(key), signedBlocks: [], signedAttestations: [] }));
+    return interchangeToJson({ ...interchange, data: [...interchange.data, ...missing] });
+  } catch (error) {
+    throw new HttpError(503, `keys were deleted but their slashing-protection history could not be exported: ${(error as Error).message}; export it with strongroom slashing export`);
+  }
 }
 
 function readImportBody(body: unknown): { keystores: string[]; passwords: string[] } {

@@ -30,12 +30,10 @@ export async function handleSign(ctx: SignerContext, req: IncomingMessage, res: 
     throw new HttpError(404, `no key with public key ${publicKey} is loaded in this signer`);
   }
 
-  if (request.slashing !== undefined && ctx.slashingProtectionEnabled) {
-    throw new HttpError(
-      503,
-      `refusing to sign ${request.type}: slashing protection is not configured. ` +
-        "Configure a slashing-protection database, or start with --slashing-protection-enabled=false if another layer protects these keys",
-    );
+  if (request.slashing !== undefined && ctx.slashing !== undefined) {
+    const outcome = await ctx.slashing.check(publicKey, request, request.slashing);
+    if (outcome.kind === "refused") throw new HttpError(412, outcome.message);
+    if (outcome.kind === "unavailable") throw new HttpError(503, outcome.message, { "retry-after": "1" });
   }
 
   let signature: Uint8Array;
