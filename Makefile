@@ -12,7 +12,13 @@ NODE_DEP := $(TOOLCHAIN)/bin/node
 export PATH := $(TOOLCHAIN)/bin:$(PATH)
 endif
 
-.PHONY: all install build test sim bench clean
+.PHONY: all install build test sim bench clean postgresql
+
+# Real-database tests and benchmarks start throwaway PostgreSQL servers from the machine's binaries.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "strongroom: PostgreSQL binaries missing; installing the postgresql package"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 all: build
 
@@ -33,7 +39,7 @@ install: node_modules/.installed
 build: install
 	npx tsc -b
 
-test: build
+test: build postgresql
 	npx tsc -p tsconfig.test.json
 	npx vitest run --reporter=default --reporter=json --outputFile.json=.vitest-report.json; \
 	  status=$$?; node test/support/print-summary.ts .vitest-report.json; exit $$status
@@ -41,7 +47,7 @@ test: build
 sim: build
 	node packages/cli/dist/main.js sim
 
-bench: build
+bench: build postgresql
 	node --conditions=strongroom-source test/bench/run.ts
 
 clean:

@@ -107,7 +107,7 @@ describe("strongroom signer with Web3Signer key files", () => {
 
     const health = await fetch(`${url}/healthcheck`);
     expect(health.status).toBe(503);
-    expect(await health.json()).toMatchObject({ checks: [{ status: "DOWN", data: { loaded: 3, failed: 2, done: true } }] });
+    expect(await health.json()).toMatchObject({ checks: expect.arrayContaining([expect.objectContaining({ status: "DOWN", data: expect.objectContaining({ loaded: 3, failed: 2, done: true }) })]) });
     expect(cli.stdout()).toMatch(/broken\.yaml/);
     expect(cli.stdout()).toMatch(/four\.json[^\n]*password|password[^\n]*four\.json/);
     expect(cli.stdout()).toMatch(/"network":"hoodi"/);

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -14,11 +17,15 @@ export interface CliProcess {
   stop(): Promise<number | null>;
 }
 
-/** Runs the real `strongroom` command from source (Node 24 strips the types) as a child process. */
+/**
+ * Runs the real `strongroom` command from source (Node 24 strips the types) as
+ * a child process, with its own empty data directory so that no test reads or
+ * writes the user's.
+ */
 export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): CliProcess {
   const child = spawn(process.execPath, ["--conditions=strongroom-source", "--no-warnings", CLI_SOURCE, ...args], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env["PATH"], ...env },
+    env: { PATH: process.env["PATH"], XDG_DATA_HOME: mkdtempSync(join(tmpdir(), "strongroom-data-")), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

@@ -1,13 +1,18 @@
 import { readSignerOptions, runSigner, SIGNER_OPTIONS } from "./commands/signer.ts";
 import { readSimOptions, runSim, SIM_OPTIONS } from "./commands/sim.ts";
+import { SLASHING_COMMANDS } from "./commands/slashing.ts";
 import { formatHelp, UsageError, type OptionTable } from "./options.ts";
 
-interface Command {
-  readonly summary: string;
-  readonly options: OptionTable;
-  /** Resolves once the command is running; long-running commands keep the process alive themselves. */
-  run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void>;
-}
+/** A command that runs, or a group of subcommands (`strongroom slashing import …`). */
+export type Command =
+  | {
+      readonly summary: string;
+      readonly options: OptionTable;
+      readonly positionals?: readonly string[];
+      /** Resolves once the command is running; long-running commands keep the process alive themselves. */
+      run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void>;
+    }
+  | { readonly summary: string; readonly subcommands: Readonly<Record<string, Command>> };
 
 const COMMANDS: Record<string, Command> = {
   signer: {
@@ -20,42 +25,51 @@ const COMMANDS: Record<string, Command> = {
     options: SIM_OPTIONS,
     run: (argv, env) => runSim(readSimOptions(argv, env)),
   },
+  slashing: {
+    summary: "Import, export and prune EIP-3076 slashing-protection data in a database.",
+    subcommands: SLASHING_COMMANDS,
+  },
 };
 
-const USAGE = [
-  "Usage: strongroom <command> [options]",
-  "",
-  "Commands:",
-  ...Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(8)} ${command.summary}`),
-  "",
-  "Run `strongroom <command> --help` for the options of a command.",
-].join("\n");
+function usage(path: string, commands: Readonly<Record<string, Command>>): string {
+  return [
+    `Usage: ${path} <command> [options]`,
+    "",
+    "Commands:",
+    ...Object.entries(commands).map(([name, command]) => `  ${name.padEnd(9)} ${command.summary}`),
+    "",
+    `Run \`${path} <command> --help\` for the options of a command.`,
+  ].join("\n");
+}
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
 export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return dispatch("strongroom", COMMANDS, argv, env);
+}
+
+async function dispatch(path: string, commands: Readonly<Record<string, Command>>, argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${usage(path, commands)}\n`);
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS[name];
+  const command = commands[name];
   if (command === undefined) {
-    process.stderr.write(`strongroom: unknown command "${name}"\n\n${USAGE}\n`);
+    process.stderr.write(`${path}: unknown command "${name}"\n\n${usage(path, commands)}\n`);
     return 2;
   }
+  if ("subcommands" in command) return dispatch(`${path} ${name}`, command.subcommands, rest, env);
   if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write(`${formatHelp(`strongroom ${name} [options]`, command.summary, command.options)}\n`);
+    const positionals = (command.positionals ?? []).map((p) => ` <${p}>`).join("");
+    process.stdout.write(`${formatHelp(`${path} ${name} [options]${positionals}`, command.summary, command.options)}\n`);
     return 0;
   }
   try {
     await command.run(rest, env);
     return 0;
   } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`strongroom ${name}: ${error.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`strongroom ${name}: ${error instanceof Error ? error.message : String(error)}\n`);
-    return 1;
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`${path} ${name}: ${message}\n`);
+    return error instanceof UsageError ? 2 : 1;
   }
 }

@@ -40,12 +40,17 @@ export function parseOptions<T extends OptionTable>(
   table: T,
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
-): OptionValues<T> {
+  positionalNames: readonly string[] = [],
+): OptionValues<T> & { readonly positionals: readonly string[] } {
   const specs = [CONFIG_OPTION, ...table];
   const byName = new Map<string, OptionSpec>();
   for (const spec of specs) for (const n of [spec.name, ...(spec.aliases ?? [])]) byName.set(n, spec);
 
-  const fromFlags = parseFlags(argv, byName);
+  const { flags: fromFlags, positionals } = parseFlags(argv, byName);
+  if (positionals.length !== positionalNames.length) {
+    const expected = positionalNames.length === 0 ? "no arguments" : positionalNames.map((n) => `<${n}>`).join(" ");
+    throw new UsageError(`expected ${expected} besides options, got ${positionals.length === 0 ? "none" : `"${positionals.join(" ")}"`}`);
+  }
   const configPath = fromFlags.get("config") ?? env[envName("config")];
   const fromFile = configPath === undefined ? new Map<string, unknown>() : readConfigFile(configPath, byName);
 
@@ -58,14 +63,18 @@ export function parseOptions<T extends OptionTable>(
     else if (fromFile.has(spec.name)) values[spec.name] = convert(spec, fromFile.get(spec.name), `${spec.name} in ${configPath}`);
     else values[spec.name] = spec.default;
   }
-  return values as OptionValues<T>;
+  return { ...(values as OptionValues<T>), positionals };
 }
 
-function parseFlags(argv: readonly string[], byName: Map<string, OptionSpec>): Map<string, string> {
+function parseFlags(argv: readonly string[], byName: Map<string, OptionSpec>): { flags: Map<string, string>; positionals: string[] } {
   const found = new Map<string, string>();
+  const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (!arg.startsWith("--")) throw new UsageError(`unexpected argument "${arg}"; options are written --name=value`);
+    if (!arg.startsWith("--")) {
+      positionals.push(arg);
+      continue;
+    }
     const eq = arg.indexOf("=");
     const name = arg.slice(2, eq === -1 ? undefined : eq);
     const spec = byName.get(name);
@@ -73,14 +82,15 @@ function parseFlags(argv: readonly string[], byName: Map<string, OptionSpec>): M
     let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
     if (value === undefined) {
       const next = argv[i + 1];
-      if (spec.kind === "boolean" && (next === undefined || next.startsWith("--"))) value = "true";
+      // A boolean flag takes the next word only when it is a boolean, so `--flag FILE` leaves FILE positional.
+      if (spec.kind === "boolean" && next !== "true" && next !== "false") value = "true";
       else if (next === undefined) throw new UsageError(`option --${name} needs a value`);
       else value = argv[++i]!;
     }
     if (found.has(spec.name)) throw new UsageError(`option --${spec.name} is given more than once`);
     found.set(spec.name, value);
   }
-  return found;
+  return { flags: found, positionals };
 }
 
 function readConfigFile(path: string, byName: Map<string, OptionSpec>): Map<string, unknown> {

@@ -18,7 +18,7 @@ export function readSimOptions(argv: readonly string[], env: NodeJS.ProcessEnv):
 /**
  * For now the standard-mode signer on loopback with the public interop keys;
  * the split system (simulated enclave and parent) replaces it in a later issue.
- * The interop keys are public, so slashing protection is off for the demo.
+ * Slashing protection is embedded PGlite in memory: a demo forgets its history.
  */
 export async function runSim(values: SimValues): Promise<void> {
   const signerValues = readSignerOptions(
@@ -26,7 +26,7 @@ export async function runSim(values: SimValues): Promise<void> {
       "--network=mainnet",
       "--http-host=127.0.0.1",
       `--http-port=${values["http-port"]}`,
-      "--slashing-protection-enabled=false",
+      "--slashing-protection-in-memory",
       `--log-level=${values["log-level"]}`,
     ],
     {},
@@ -50,7 +50,7 @@ function banner(signer: RunningSigner): string {
     "",
     "strongroom sim: a standard-mode signer with the interop demo keys (public keys: never use them for real funds).",
     `  endpoint:   ${signer.url}   (point your validator client's Web3Signer URL here)`,
-    `  network:    mainnet; slashing protection is OFF for this demo`,
+    `  network:    mainnet; slashing protection: in-memory PGlite (forgotten on exit)`,
     `  keys:       ${publicKeys.length} (GET ${signer.url}/api/v1/eth2/publicKeys)`,
     "",
     "Try it:",
