@@ -21,6 +21,18 @@ function referenceRandaoRoot(epoch: number): Uint8Array {
   return computeSigningRoot(ssz.Epoch, epoch, config.getDomain(slot, DOMAIN_RANDAO, slot));
 }
 
+const attestation = (source: number, target: number, blockRootByte: string) => ({
+  type: "ATTESTATION",
+  fork_info: randaoBody(370000)["fork_info"],
+  attestation: {
+    slot: String(target * 32),
+    index: "0",
+    beacon_block_root: `0x${blockRootByte.repeat(32)}`,
+    source: { epoch: String(source), root: `0x${"02".repeat(32)}` },
+    target: { epoch: String(target), root: `0x${"03".repeat(32)}` },
+  },
+});
+
 let signer: RunningSigner;
 let base: string;
 const key0 = interopPublicKey(0);
@@ -128,18 +140,6 @@ describe("error statuses", () => {
     expect(((await res.json()) as { message: string }).message).toMatch(message);
   });
 
-  const attestation = (source: number, target: number, blockRootByte: string) => ({
-    type: "ATTESTATION",
-    fork_info: randaoBody(370000)["fork_info"],
-    attestation: {
-      slot: String(target * 32),
-      index: "0",
-      beacon_block_root: `0x${blockRootByte.repeat(32)}`,
-      source: { epoch: String(source), root: `0x${"02".repeat(32)}` },
-      target: { epoch: String(target), root: `0x${"03".repeat(32)}` },
-    },
-  });
-
   test("slashing protection: a repeat signs again, a double vote is a 412 naming the rule", async () => {
     const first = await call({ path: `/api/v1/eth2/sign/${key0}`, body: attestation(369999, 370000, "01") });
     expect(first.status).toBe(200);
@@ -213,20 +213,40 @@ describe("Key Manager API", () => {
 
     const signed = await call({ path: `/api/v1/eth2/sign/${freshPublicKey}`, body: randaoBody(370000) });
     expect(signed.status).toBe(200);
+    const attested = await call({ path: `/api/v1/eth2/sign/${freshPublicKey}`, body: attestation(369999, 370000, "01") });
+    expect(attested.status).toBe(200);
 
     const deleted = await call({ method: "DELETE", path: "/eth/v1/keystores", body: { pubkeys: [freshPublicKey, `0x${"cd".repeat(48)}`, key0] } });
     const deletedBody = (await deleted.json()) as { data: { status: string }[]; slashing_protection: string };
     expect(deletedBody.data.map((d) => d.status)).toEqual(["deleted", "not_found", "error"]);
-    const interchange = JSON.parse(deletedBody.slashing_protection) as { metadata: { genesis_validators_root: string }; data: { pubkey: string }[] };
+    const interchange = JSON.parse(deletedBody.slashing_protection) as {
+      metadata: { genesis_validators_root: string };
+      data: { pubkey: string; signed_attestations: { source_epoch: string; target_epoch: string }[] }[];
+    };
     expect(interchange.metadata.genesis_validators_root).toBe(MAINNET_GVR);
     expect(interchange.data.map((d) => d.pubkey)).toEqual([freshPublicKey]);
+    expect(interchange.data[0]!.signed_attestations).toContainEqual(expect.objectContaining({ source_epoch: "369999", target_epoch: "370000" }));
 
     const gone = await call({ path: `/api/v1/eth2/sign/${freshPublicKey}`, body: randaoBody(370000) });
     expect(gone.status).toBe(404);
+
+    // Deleted keys are disabled in the database; importing one again (with its history) enables it again.
+    const back = await call({ path: "/eth/v1/keystores", body: { keystores: [keystore()], passwords: [password], slashing_protection: deletedBody.slashing_protection } });
+    expect(await back.json()).toEqual({ data: [{ status: "imported", message: "" }] });
+    expect((await call({ path: `/api/v1/eth2/sign/${freshPublicKey}`, body: attestation(369999, 370000, "01") })).status).toBe(200);
+    expect((await call({ path: `/api/v1/eth2/sign/${freshPublicKey}`, body: attestation(369999, 370000, "07") })).status).toBe(412);
+    expect((await call({ path: `/api/v1/eth2/sign/${freshPublicKey}`, body: attestation(370000, 370001, "01") })).status).toBe(200);
+
+    const malformed = await call({ path: "/eth/v1/keystores", body: { keystores: [], passwords: [], slashing_protection: '{"metadata":{}}' } });
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as { message: string }).message).toMatch(/interchange_format_version/);
   });
 
   test("a wrong password is a per-key error", async () => {
-    const res = await call({ path: "/eth/v1/keystores", body: { keystores: [keystore()], passwords: ["wrong"] } });
+    const other = new Uint8Array(32);
+    other[31] = 43;
+    const otherKeystore = JSON.stringify(encryptKeystore(other, new TextEncoder().encode(password), { kdf: { function: "pbkdf2", c: 1024 } }));
+    const res = await call({ path: "/eth/v1/keystores", body: { keystores: [otherKeystore], passwords: ["wrong"] } });
     const body = (await res.json()) as { data: { status: string; message: string }[] };
     expect(body.data[0]).toMatchObject({ status: "error", message: expect.stringMatching(/password/) });
   });

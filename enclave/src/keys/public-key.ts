@@ -8,3 +8,8 @@ export function canonicalPublicKey(text: string): string | undefined {
   const match = PUBLIC_KEY_HEX.exec(text);
   return match === null ? undefined : `0x${match[1]!.toLowerCase()}`;
 }
+
+/** The 48 bytes of a canonical public key (as canonicalPublicKey returns it). */
+export function publicKeyBytes(canonical: string): Uint8Array {
+  return new Uint8Array(Buffer.from(canonical.slice(2), "hex"));
+}

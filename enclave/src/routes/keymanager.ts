@@ -5,7 +5,7 @@ import { interchangeToJson, parseInterchange, SlashingProtectionError } from "@s
 import { readJsonBody } from "../http/body.ts";
 import { HttpError } from "../http/errors.ts";
 import { sendJson } from "../http/respond.ts";
-import { canonicalPublicKey } from "../keys/public-key.ts";
+import { canonicalPublicKey, publicKeyBytes } from "../keys/public-key.ts";
 import type { SignerContext } from "./context.ts";
 
 /** Bounds the work one import request can demand (each keystore may cost a 256 MiB scrypt). */
@@ -60,6 +60,16 @@ async function importOne(ctx: SignerContext, keystoreText: string, password: str
     passwordBytes.fill(0);
   }
   const publicKey = toHex(blsPublicKey(secretKey, "the decrypted key"));
+  if (ctx.slashing !== undefined && ctx.keys.get(publicKey) === undefined) {
+    // A key deleted earlier was disabled in the database; importing it is the operator's word that it may sign again here.
+    const guard = ctx.slashing;
+    try {
+      await guard.run(() => guard.database.setValidatorsEnabled([publicKeyBytes(publicKey)], true));
+    } catch (error) {
+      secretKey.fill(0);
+      return { status: "error", message: `slashing-protection database unavailable: ${(error as Error).message}` };
+    }
+  }
   const added = ctx.keys.add(
     { publicKey, source: "keymanager", readonly: false, derivationPath: keystore.path ?? "" },
     secretKey,
@@ -122,18 +132,17 @@ async function exportSlashingProtection(ctx: SignerContext, requested: string[],
   const guard = ctx.slashing;
   const root = ctx.network.genesisValidatorsRoot ?? new Uint8Array(32);
   if (guard === undefined) return interchangeToJson({ genesisValidatorsRoot: root, data: [] });
-  const keyBytes = (hex: string) => new Uint8Array(Buffer.from(hex.slice(2), "hex"));
   const notFound = requested.flatMap((text, i) => (data[i]!.status === "not_found" ? [canonicalPublicKey(text)!] : []));
   try {
-    if (deleted.length > 0) await guard.run(() => guard.database.disableValidators(deleted.map(keyBytes)));
-    const interchange = await guard.run(() => guard.database.exportInterchange([...deleted, ...notFound].map(keyBytes)));
+    if (deleted.length > 0) await guard.run(() => guard.database.setValidatorsEnabled(deleted.map(publicKeyBytes), false));
+    const interchange = await guard.run(() => guard.database.exportInterchange([...deleted, ...notFound].map(publicKeyBytes)));
     const exported = new Map(interchange.data.map((v) => [toHex(v.publicKey), v]));
     requested.forEach((text, i) => {
       const history = data[i]!.status === "not_found" ? exported.get(canonicalPublicKey(text)!) : undefined;
       if (history !== undefined && history.signedBlocks.length + history.signedAttestations.length > 0) data[i] = { status: "not_active", message: "" };
     });
     // Every deleted key is in the export, with an empty history if it never signed a block or attestation.
-    const missing = deleted.filter((key) => !exported.has(key)).map((key) => ({ publicKey: keyBytes(key), signedBlocks: [], signedAttestations: [] }));
+    const missing = deleted.filter((key) => !exported.has(key)).map((key) => ({ publicKey: publicKeyBytes(key), signedBlocks: [], signedAttestations: [] }));
     return interchangeToJson({ ...interchange, data: [...interchange.data, ...missing] });
   } catch (error) {
     throw new HttpError(503, `keys were deleted but their slashing-protection history could not be exported: ${(error as Error).message}; export it with strongroom slashing export`);

@@ -1,6 +1,7 @@
 import type { SigningRequest, SlashingData } from "@strongroom/eth2";
 import { SlashingDatabaseError, SlashingProtectionError, type Decision, type SlashingProtection } from "@strongroom/slashing";
 import type { Logger } from "pino";
+import { publicKeyBytes } from "../keys/public-key.ts";
 import { RecentSignings } from "./recent-signings.ts";
 
 export type GuardOutcome =
@@ -50,16 +51,15 @@ export class SlashingGuard {
 
   /** For BLOCK, BLOCK_V2 and ATTESTATION requests (those that carry slashing data). */
   async check(publicKey: string, request: SigningRequest, slashing: SlashingData): Promise<GuardOutcome> {
-    const publicKeyBytes = Buffer.from(publicKey.slice(2), "hex");
     const { signingRoot } = request;
     const genesisValidatorsRoot = request.genesisValidatorsRoot ?? new Uint8Array(32);
     let decision: Decision;
     try {
       decision = await this.run(() =>
         slashing.kind === "block"
-          ? this.db.checkAndRecordBlock({ publicKey: publicKeyBytes, slot: slashing.slot, signingRoot, genesisValidatorsRoot })
+          ? this.db.checkAndRecordBlock({ publicKey: publicKeyBytes(publicKey), slot: slashing.slot, signingRoot, genesisValidatorsRoot })
           : this.db.checkAndRecordAttestation({
-              publicKey: publicKeyBytes,
+              publicKey: publicKeyBytes(publicKey),
               sourceEpoch: slashing.sourceEpoch,
               targetEpoch: slashing.targetEpoch,
               signingRoot,

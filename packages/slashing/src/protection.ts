@@ -90,8 +90,12 @@ export interface SlashingProtection {
   /** Every record (for the given keys, or all), as an EIP-3076 v5 interchange. */
   exportInterchange(publicKeys?: readonly Uint8Array[]): Promise<Interchange>;
 
-  /** Marks validators disabled (Web3Signer's `validators.enabled`): no further signing for them. */
-  disableValidators(publicKeys: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Sets Web3Signer's `validators.enabled`: a disabled validator signs nothing
+   * on any signer sharing the database (Key Manager deletes disable, imports
+   * enable again). Unknown keys are registered with that flag.
+   */
+  setValidatorsEnabled(publicKeys: readonly Uint8Array[], enabled: boolean): Promise<void>;
 
   /**
    * Deletes, per validator, records more than `keepEpochs` epochs below its

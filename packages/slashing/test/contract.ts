@@ -126,16 +126,18 @@ export function describeSlashingBackend(name: string, openFresh: OpenFreshDataba
       }
     });
 
-    test("disabled validators are refused", async () => {
+    test("disabled validators are refused until enabled again", async () => {
       const db = await openFresh();
       try {
         await db.ensureGenesisValidatorsRoot(GVR);
         expect(await db.checkAndRecordBlock({ publicKey: key(4), slot: 1n, signingRoot: root(1), genesisValidatorsRoot: GVR })).toEqual({ allowed: true });
-        await db.disableValidators([key(4)]);
+        await db.setValidatorsEnabled([key(4)], false);
         expect(await db.checkAndRecordBlock({ publicKey: key(4), slot: 2n, signingRoot: root(1), genesisValidatorsRoot: GVR })).toMatchObject({
           allowed: false,
           rule: "validator_disabled",
         });
+        await db.setValidatorsEnabled([key(4)], true);
+        expect(await db.checkAndRecordBlock({ publicKey: key(4), slot: 3n, signingRoot: root(1), genesisValidatorsRoot: GVR })).toEqual({ allowed: true });
       } finally {
         await db.close();
       }

@@ -179,7 +179,7 @@ describe("DynamoDB backend", () => {
       ["attestation", () => attestation(20n)],
       ["export", () => db.exportInterchange()],
       ["import", () => db.importInterchange({ genesisValidatorsRoot: GVR, data: [{ publicKey: key(5), signedBlocks: [{ slot: 1n }], signedAttestations: [] }] })],
-      ["disable", () => db.disableValidators([key(6)])],
+      ["disable", () => db.setValidatorsEnabled([key(6)], false)],
       ["prune", () => db.prune(10n, 32n)],
     ];
     const expectFailClosed = async (situation: string) => {

@@ -61,7 +61,7 @@ describe("PGlite: data directory", () => {
       expect(await block(first, 1, 10n, 1)).toEqual({ allowed: true });
       expect(await attestation(first, 1, 2n, 3n, 1)).toEqual({ allowed: true });
       await first.importInterchange(interchangeFor(2, "100", "10", "20"));
-      await first.disableValidators([key(3)]);
+      await first.setValidatorsEnabled([key(3)], false);
       await first.close();
 
       const again = await openSlashingProtection(url);

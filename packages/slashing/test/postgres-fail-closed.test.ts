@@ -32,7 +32,7 @@ async function expectAllFailClosed(db: SlashingProtection): Promise<void> {
     ["attestation", () => attestation(db, 50n)],
     ["ping", () => db.ping()],
     ["genesis validators root", () => db.ensureGenesisValidatorsRoot(GVR)],
-    ["disable", () => db.disableValidators([new Uint8Array(48).fill(9)])],
+    ["disable", () => db.setValidatorsEnabled([new Uint8Array(48).fill(9)], false)],
     ["export", () => db.exportInterchange()],
     ["import", () => db.importInterchange({ genesisValidatorsRoot: GVR, data: [] })],
   ];

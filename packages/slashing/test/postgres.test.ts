@@ -220,7 +220,7 @@ describe("PostgreSQL: Web3Signer compatibility", () => {
           }),
         ),
       );
-      await db.disableValidators([key(3)]);
+      await db.setValidatorsEnabled([key(3)], false);
 
       await withClient(url, async (w3s) => {
         expect((await w3s.query("SELECT version from database_version WHERE id = 1")).rows).toEqual([{ version: 12 }]);

@@ -102,12 +102,12 @@ class DynamoSlashingProtection implements SlashingProtection {
   }
 
   /** Bumps attSeq too, so that an attestation check in flight re-reads and sees the validator disabled. */
-  async disableValidators(publicKeys: readonly Uint8Array[]): Promise<void> {
+  async setValidatorsEnabled(publicKeys: readonly Uint8Array[], enabled: boolean): Promise<void> {
     const table = this.#use();
     await forEachLimited(new Set(publicKeys.map(validatorPk)), BULK_CONCURRENCY, async (pk) => {
       await table.update(stateKey(pk), {
-        expression: "SET disabled = :yes, attSeq = if_not_exists(attSeq, :zero) + :one",
-        values: { ":yes": { BOOL: true }, ":zero": n(0n), ":one": n(1n) },
+        expression: "SET disabled = :disabled, attSeq = if_not_exists(attSeq, :zero) + :one",
+        values: { ":disabled": { BOOL: !enabled }, ":zero": n(0n), ":one": n(1n) },
       });
     });
   }

@@ -25,7 +25,7 @@ import {
   ALL_VALIDATOR_IDS,
   CHECK_ATTESTATION,
   CHECK_BLOCK,
-  DISABLE_VALIDATORS,
+  SET_VALIDATORS_ENABLED,
   EXPORT_ATTESTATIONS,
   EXPORT_BLOCKS,
   EXPORT_LOW_WATERMARKS,
@@ -173,9 +173,9 @@ export class SqlSlashingProtection implements SlashingProtection {
     });
   }
 
-  async disableValidators(publicKeys: readonly Uint8Array[]): Promise<void> {
+  async setValidatorsEnabled(publicKeys: readonly Uint8Array[], enabled: boolean): Promise<void> {
     for (const group of chunks(publicKeys, VALIDATORS_PER_TRANSACTION)) {
-      await this.#bounded(() => this.#db.query(DISABLE_VALIDATORS, [JSON.stringify(group.map(toHex))]));
+      await this.#bounded(() => this.#db.query(SET_VALIDATORS_ENABLED, [JSON.stringify(group.map(toHex)), enabled]));
     }
   }
 

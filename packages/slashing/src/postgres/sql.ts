@@ -193,12 +193,12 @@ export const STRONGROOM_FUNCTIONS: readonly string[] = [
 
   // Web3Signer's updateValidatorEnabledStatus, for many keys: unknown keys are
   // registered disabled, so that they can never be signed for either.
-  `CREATE OR REPLACE FUNCTION strongroom_disable_validators(_keys BYTEA[]) RETURNS VOID LANGUAGE plpgsql AS $$
+  `CREATE OR REPLACE FUNCTION strongroom_set_validators_enabled(_keys BYTEA[], _enabled BOOLEAN) RETURNS VOID LANGUAGE plpgsql AS $$
    DECLARE _ids INTEGER[];
    BEGIN
      _ids := ARRAY(SELECT v_id FROM upsert_validators(_keys));
      PERFORM strongroom_lock_validators(_ids);
-     UPDATE validators SET enabled = FALSE WHERE id = ANY (_ids) AND enabled;
+     UPDATE validators SET enabled = _enabled WHERE id = ANY (_ids) AND enabled IS DISTINCT FROM _enabled;
    END $$`,
 ];
 
@@ -210,7 +210,7 @@ const IDS_PARAM = `ARRAY(SELECT i::integer FROM json_array_elements_text($1::jso
 export const RECORD_GVR = `SELECT encode(strongroom_genesis_validators_root($1::bytea), 'hex') AS gvr`;
 export const CHECK_BLOCK = `SELECT strongroom_check_block($1::bytea, $2::numeric, $3::bytea, $4::bytea) AS refusal`;
 export const CHECK_ATTESTATION = `SELECT strongroom_check_attestation($1::bytea, $2::numeric, $3::numeric, $4::bytea, $5::bytea) AS refusal`;
-export const DISABLE_VALIDATORS = `SELECT strongroom_disable_validators(${KEYS_PARAM})`;
+export const SET_VALIDATORS_ENABLED = `SELECT strongroom_set_validators_enabled(${KEYS_PARAM}, $2::boolean)`;
 export const ALL_VALIDATOR_IDS = `SELECT id FROM validators ORDER BY id`;
 export const PRUNE = `SELECT blocks_deleted::text, attestations_deleted::text FROM strongroom_prune(${IDS_PARAM}, $2::numeric, $3::numeric)`;
 export const PING = `SELECT 1`;
