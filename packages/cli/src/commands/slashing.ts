@@ -54,8 +54,9 @@ export const SLASHING_COMMANDS: Record<string, Command> = {
     async run(argv, env) {
       const values = parseOptions(IMPORT_OPTIONS, argv, env, ["file"]);
       const file = values.positionals[0]!;
+      const url = requireDb(values.db);
       const interchange = readInterchangeFile(file);
-      await withDatabase(requireDb(values.db), async (db) => {
+      await withDatabase(url, async (db) => {
         const progress = progressBar("importing validators", interchange.data.length);
         let blocks = 0;
         let attestations = 0;
