@@ -64,10 +64,12 @@ async function openLoop(client: LeanHttpClient, requests: Iterator<Buffer>, rate
 
 /** One signer process on `dbUrl`, measured through its HTTP API. */
 async function throughApi(name: string, dbUrl: string, firstTarget: bigint, env: NodeJS.ProcessEnv = {}) {
+  process.stderr.write(`slashing: ${name} through the HTTP API\n`);
   const keys = interopKeyConfigDir(KEYS);
   const signer = startCli(["signer", "--http-port=0", `--key-config-path=${keys.dir}`, `--slashing-protection-db-url=${dbUrl}`], env);
   try {
     const url = (await signer.waitForOutput(/"url":"(http:\/\/[^"]+)"/))[1]!;
+    await signer.waitForOutput(/key loading finished/);
     const client = await LeanHttpClient.open(Number(new URL(url).port), CONNECTIONS);
     const requests = attestationStream(keys.publicKeys, firstTarget);
     await closedLoop(client, requests, 2); // warm-up: registers every validator
@@ -137,6 +139,7 @@ async function roundTripComparison(dbUrl: string) {
   await db.close();
 
   const pool = new pg.Pool({ connectionString: dbUrl, max: CONNECTIONS });
+  pool.on("error", () => undefined); // idle clients see the server go away at the end
   const ids = await Promise.all(
     keys.map(async (key) => (await pool.query<{ id: number }>("SELECT id FROM validators WHERE public_key = $1", [Buffer.from(key)])).rows[0]!.id),
   );

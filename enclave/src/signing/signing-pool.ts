@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { WorkerReply, WorkerRequest } from "./messages.ts";
+import type { SignJob, WorkerReply, WorkerRequest } from "./messages.ts";
 
 interface PendingJob {
   resolve(signature: Uint8Array): void;
@@ -10,6 +10,8 @@ interface PendingJob {
 interface PoolWorker {
   readonly worker: Worker;
   readonly pending: Map<number, PendingJob>;
+  /** Jobs handed to this worker in the current turn of the event loop, sent together at its end. */
+  batch: SignJob[];
 }
 
 // Run the TypeScript worker when this module itself runs from source (tests, `node src/...`), the built one otherwise.
@@ -57,10 +59,16 @@ export class SigningPool {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const target = this.workers.reduce((best, w) => (w.pending.size < best.pending.size ? w : best));
     const id = this.nextId++;
-    return new Promise<Uint8Array>((resolve, reject) => {
-      target.pending.set(id, { resolve, reject });
-      target.worker.postMessage({ op: "sign", id, publicKey: publicKeyHex, message } satisfies WorkerRequest);
-    });
+    // One message per worker per turn: under load, the cost of crossing threads is shared by many signatures.
+    if (target.batch.length === 0) queueMicrotask(() => this.flush(target));
+    target.batch.push({ id, publicKey: publicKeyHex, message });
+    return new Promise<Uint8Array>((resolve, reject) => target.pending.set(id, { resolve, reject }));
+  }
+
+  private flush(target: PoolWorker): void {
+    const jobs = target.batch;
+    target.batch = [];
+    target.worker.postMessage({ op: "sign", jobs } satisfies WorkerRequest);
   }
 
   async close(): Promise<void> {
@@ -87,14 +95,16 @@ export class SigningPool {
     const pending = new Map<number, PendingJob>();
     worker.unref();
     worker.on("message", (reply: WorkerReply) => {
-      const job = pending.get(reply.id);
-      if (job === undefined) return;
-      pending.delete(reply.id);
-      if ("signature" in reply) job.resolve(reply.signature);
-      else job.reject(new Error(reply.error));
+      for (const result of reply) {
+        const job = pending.get(result.id);
+        if (job === undefined) continue;
+        pending.delete(result.id);
+        if ("signature" in result) job.resolve(result.signature);
+        else job.reject(new Error(result.error));
+      }
     });
     worker.on("error", (error) => this.fail(new Error(`signing worker failed: ${error.message}`)));
     worker.on("exit", () => this.fail(new Error("signing worker exited")));
-    return { worker, pending };
+    return { worker, pending, batch: [] };
   }
 }

@@ -1,6 +1,6 @@
 import { parentPort } from "node:worker_threads";
 import { SecretKey } from "@chainsafe/blst";
-import type { WorkerReply, WorkerRequest } from "./messages.ts";
+import type { SignResult, WorkerReply, WorkerRequest } from "./messages.ts";
 
 // Each worker holds its own copy of every secret key, so a signing job only
 // carries a public key and a 32-byte root across the thread boundary.
@@ -21,11 +21,11 @@ function handle(request: WorkerRequest): WorkerReply | undefined {
     case "clear":
       keys.clear();
       return undefined;
-    case "sign": {
-      const key = keys.get(request.publicKey);
-      if (key === undefined) return { id: request.id, error: "key is not loaded in the signing worker" };
-      return { id: request.id, signature: key.sign(request.message).toBytes() };
-    }
+    case "sign":
+      return request.jobs.map(({ id, publicKey, message }): SignResult => {
+        const key = keys.get(publicKey);
+        return key === undefined ? { id, error: "key is not loaded in the signing worker" } : { id, signature: key.sign(message).toBytes() };
+      });
   }
 }
 

@@ -69,7 +69,7 @@ export const STRONGROOM_FUNCTIONS: readonly string[] = [
   // older than the oldest signature may be signed, and Web3Signer exports only
   // validators that have a watermark.
   `CREATE OR REPLACE FUNCTION strongroom_check_block(_public_key BYTEA, _slot NUMERIC, _signing_root BYTEA, _gvr BYTEA)
-   RETURNS TEXT LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+   RETURNS TEXT LANGUAGE plpgsql SET enable_seqscan = off AS $$
    DECLARE
      _validator_id INTEGER;
      _enabled BOOLEAN;
@@ -105,11 +105,14 @@ export const STRONGROOM_FUNCTIONS: readonly string[] = [
   // The same for an attestation. Surround checks follow Web3Signer's queries:
   // an earlier vote with a greater source and a smaller target is surrounded
   // by this one; one with a smaller source and a greater target surrounds it.
-  // Both check functions plan each statement for its actual values
-  // (plan_cache_mode): a cached generic plan does not know that "targets above
-  // this one" is nearly nothing and scans the whole table instead.
+  // Both check functions run with enable_seqscan off: their cached generic
+  // plans do not know that "targets above this one" is nearly nothing, and
+  // with few validators they would scan the whole history on every call.
+  // Every statement here has an index to use; re-planning each call
+  // (plan_cache_mode = force_custom_plan) also avoids the scan but halves the
+  // throughput.
   `CREATE OR REPLACE FUNCTION strongroom_check_attestation(_public_key BYTEA, _source NUMERIC, _target NUMERIC, _signing_root BYTEA, _gvr BYTEA)
-   RETURNS TEXT LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $$
+   RETURNS TEXT LANGUAGE plpgsql SET enable_seqscan = off AS $$
    DECLARE
      _validator_id INTEGER;
      _enabled BOOLEAN;
