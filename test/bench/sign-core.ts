@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { startCli } from "../support/cli-process.ts";
 import { encodePost, LeanHttpClient } from "../support/lean-http.ts";
+import { closedLoop, openLoop } from "../support/load.ts";
 
 const KEYS = 64;
 const CONNECTIONS = 16;
@@ -54,42 +55,13 @@ function requestsFor(keys: string[]): Buffer[] {
   return Array.from({ length: 4096 }, (_, i) => encodePost(`/api/v1/eth2/sign/${keys[i % keys.length]}`, randaoBody(370000 + i)));
 }
 
-async function signOnce(client: LeanHttpClient, request: Buffer): Promise<void> {
-  const status = await client.send(request);
-  if (status !== 200) throw new Error(`sign failed with status ${status}`);
-}
-
-/** Closed loop: `concurrency` requests always in flight for SECONDS. */
-async function maxApiRate(client: LeanHttpClient, requests: Buffer[], concurrency: number): Promise<number> {
-  let done = 0;
-  const end = performance.now() + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async (_, lane) => {
-      for (let i = lane; performance.now() < end; i += concurrency) {
-        await signOnce(client, requests[i % requests.length]!);
-        done++;
-      }
-    }),
-  );
-  return done / SECONDS;
-}
-
-/** Open loop at a fixed rate: latency is measured from the scheduled send time. */
-async function latencyAt(client: LeanHttpClient, requests: Buffer[], rate: number): Promise<{ p50: number; p99: number }> {
-  const total = Math.floor(rate * SECONDS);
-  const start = performance.now();
-  const latencies: number[] = [];
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    pending.push(signOnce(client, requests[i % requests.length]!).then(() => void latencies.push(performance.now() - due)));
-  }
-  await Promise.all(pending);
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => Number(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(2));
-  return { p50: at(0.5), p99: at(0.99) };
+/** Sends the requests in turn, failing on anything but 200. */
+function sender(client: LeanHttpClient, requests: Buffer[]): () => Promise<void> {
+  let next = 0;
+  return async () => {
+    const status = await client.send(requests[next++ % requests.length]!);
+    if (status !== 200) throw new Error(`sign failed with status ${status}`);
+  };
 }
 
 const raw = await rawBlstRate();
@@ -99,9 +71,10 @@ try {
   const keys = (await (await fetch(`${url}/api/v1/eth2/publicKeys`)).json()) as string[];
   const requests = requestsFor(keys);
   const client = await LeanHttpClient.open(Number(new URL(url).port), CONNECTIONS);
-  await maxApiRate(client, requests, CONNECTIONS); // warm-up
-  const api = await maxApiRate(client, requests, CONNECTIONS);
-  const latency = await latencyAt(client, requests, api / 2);
+  const send = sender(client, requests);
+  await closedLoop(send, CONNECTIONS, 2); // warm-up
+  const api = await closedLoop(send, CONNECTIONS, SECONDS);
+  const latency = await openLoop(send, api / 2, SECONDS);
   client.close();
   console.log(
     JSON.stringify({

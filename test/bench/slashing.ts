@@ -11,6 +11,7 @@ import { openSlashingProtection } from "@strongroom/slashing";
 import { startCli } from "../support/cli-process.ts";
 import { interopKeyConfigDir } from "../support/interop-key-files.ts";
 import { encodePost, LeanHttpClient } from "../support/lean-http.ts";
+import { closedLoop, openLoop } from "../support/load.ts";
 import { attestationRequest, MAINNET_GVR } from "../support/mainnet-requests.ts";
 import { startPostgresServer } from "../support/postgres-server.ts";
 import { dynamoFixture } from "../support/slashing-backends.ts";
@@ -29,39 +30,6 @@ function* attestationStream(publicKeys: string[], firstTarget: bigint): Generato
   }
 }
 
-async function closedLoop(client: LeanHttpClient, requests: Iterator<Buffer>, seconds: number): Promise<number> {
-  let done = 0;
-  const end = performance.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
-      while (performance.now() < end) {
-        const status = await client.send(requests.next().value as Buffer);
-        if (status !== 200) throw new Error(`attestation refused with ${status}`);
-        done++;
-      }
-    }),
-  );
-  return done / seconds;
-}
-
-async function openLoop(client: LeanHttpClient, requests: Iterator<Buffer>, rate: number, seconds: number): Promise<{ p50: number; p99: number }> {
-  const total = Math.floor(rate * seconds);
-  const start = performance.now();
-  const latencies: number[] = [];
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const request = requests.next().value as Buffer;
-    pending.push(client.send(request).then(() => void latencies.push(performance.now() - due)));
-  }
-  await Promise.all(pending);
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => Number(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(2));
-  return { p50: at(0.5), p99: at(0.99) };
-}
-
 /** One signer process on `dbUrl`, measured through its HTTP API. */
 async function throughApi(name: string, dbUrl: string, firstTarget: bigint, env: NodeJS.ProcessEnv = {}) {
   process.stderr.write(`slashing: ${name} through the HTTP API\n`);
@@ -72,9 +40,13 @@ async function throughApi(name: string, dbUrl: string, firstTarget: bigint, env:
     await signer.waitForOutput(/key loading finished/);
     const client = await LeanHttpClient.open(Number(new URL(url).port), CONNECTIONS);
     const requests = attestationStream(keys.publicKeys, firstTarget);
-    await closedLoop(client, requests, 2); // warm-up: registers every validator
-    const max = await closedLoop(client, requests, SECONDS);
-    const latency = await openLoop(client, requests, max / 2, SECONDS);
+    const send = async () => {
+      const status = await client.send(requests.next().value as Buffer);
+      if (status !== 200) throw new Error(`attestation refused with ${status}`);
+    };
+    await closedLoop(send, CONNECTIONS, 2); // warm-up: registers every validator
+    const max = await closedLoop(send, CONNECTIONS, SECONDS);
+    const latency = await openLoop(send, max / 2, SECONDS);
     client.close();
     return { backend: name, attestationsPerSecond: Math.round(max), latencyAtHalfMaxMs: { rate: Math.round(max / 2), ...latency } };
   } finally {
@@ -116,21 +88,18 @@ async function roundTripComparison(dbUrl: string) {
   const root = new Uint8Array(32).fill(7);
   const db = await openSlashingProtection(dbUrl);
   await db.ensureGenesisValidatorsRoot(gvr);
-  const measure = async (write: (key: number, target: bigint) => Promise<void>) => {
-    let done = 0;
+  // Each key's targets rise by one per write, round-robin over the keys.
+  const measure = (write: (key: number, target: bigint) => Promise<void>) => {
     const next = new Array<bigint>(KEYS).fill(1_000n);
-    const end = performance.now() + SECONDS * 1000;
-    await Promise.all(
-      Array.from({ length: CONNECTIONS }, async (_, lane) => {
-        for (let i = lane; performance.now() < end; i += CONNECTIONS) {
-          const key = i % KEYS;
-          const target = next[key]!++;
-          await write(key, target);
-          done++;
-        }
-      }),
+    let i = 0;
+    return closedLoop(
+      () => {
+        const key = i++ % KEYS;
+        return write(key, next[key]!++);
+      },
+      CONNECTIONS,
+      SECONDS,
     );
-    return done / SECONDS;
   };
   const strongroom = await measure(async (key, target) => {
     const decision = await db.checkAndRecordAttestation({ publicKey: keys[key]!, sourceEpoch: target - 1n, targetEpoch: target, signingRoot: root, genesisValidatorsRoot: gvr });

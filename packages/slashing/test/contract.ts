@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, expect, test } from "vitest";
 import { parseInterchange, type SlashingProtection } from "../src/index.ts";
+import { GVR, key, root } from "./fixtures.ts";
 import { isZeroRoot, loadVectors } from "./vectors.ts";
 
 export type OpenFreshDatabase = () => Promise<SlashingProtection>;
@@ -15,9 +16,6 @@ const bytes = (hex: string) => new Uint8Array(Buffer.from(hex.replace(/^0x/, "")
  */
 const ZERO_CHECK_ROOT = new Uint8Array(32).fill(0xee);
 const rootFor = (hex: string | undefined) => (isZeroRoot(hex) ? ZERO_CHECK_ROOT : bytes(hex!));
-const GVR = bytes("0x04700007fabc8282644aed6d1c7c9e21d38a03a0c4ba193f3afe428824b3a673");
-const key = (n: number) => new Uint8Array(48).fill(n);
-const root = (n: number) => new Uint8Array(32).fill(n);
 
 export function describeSlashingBackend(name: string, openFresh: OpenFreshDatabase): void {
   describe(`${name}: EIP-3076 interchange conformance (complete strategy with low watermark)`, () => {

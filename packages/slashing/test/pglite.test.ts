@@ -7,27 +7,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { describe, expect, test } from "vitest";
-import { openSlashingProtection, parseInterchange, SlashingProtectionError, type SlashingProtection } from "../src/index.ts";
+import { openSlashingProtection, parseInterchange, SlashingProtectionError } from "../src/index.ts";
 import { servePglite } from "../src/postgres/pglite.ts";
 import { describeSlashingBackend } from "./contract.ts";
+import { GVR, key, root, hex, block, attestation, interchangeFor } from "./fixtures.ts";
 
 describeSlashingBackend("PGlite", () => openSlashingProtection("pglite:memory"));
 
-const GVR = new Uint8Array(32).fill(0x47);
-const key = (n: number) => new Uint8Array(48).fill(n);
-const root = (n: number) => new Uint8Array(32).fill(n);
-const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
-const block = (db: SlashingProtection, k: number, slot: bigint, r: number) =>
-  db.checkAndRecordBlock({ publicKey: key(k), slot, signingRoot: root(r), genesisValidatorsRoot: GVR });
-const attestation = (db: SlashingProtection, k: number, source: bigint, target: bigint, r: number) =>
-  db.checkAndRecordAttestation({ publicKey: key(k), sourceEpoch: source, targetEpoch: target, signingRoot: root(r), genesisValidatorsRoot: GVR });
-const interchangeFor = (k: number, slot: string, source: string, target: string) =>
-  parseInterchange(
-    JSON.stringify({
-      metadata: { interchange_format_version: "5", genesis_validators_root: `0x${hex(GVR)}` },
-      data: [{ pubkey: `0x${hex(key(k))}`, signed_blocks: [{ slot }], signed_attestations: [{ source_epoch: source, target_epoch: target }] }],
-    }),
-  );
 
 describe("PGlite: rules of the PostgreSQL-schema backends", () => {
   test("a vote imported with source after target still refuses every vote surrounding it", async () => {

@@ -6,8 +6,9 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startPgWireProxy } from "../../../test/support/pg-wire-proxy.ts";
 import { startPostgresServer, type PostgresServer } from "../../../test/support/postgres-server.ts";
-import { openSlashingProtection, parseInterchange, SlashingProtectionError, type SlashingProtection } from "../src/index.ts";
+import { openSlashingProtection, parseInterchange, SlashingProtectionError } from "../src/index.ts";
 import { describeSlashingBackend } from "./contract.ts";
+import { GVR, key, root, hex, block, attestation } from "./fixtures.ts";
 
 let server: PostgresServer;
 let databases = 0;
@@ -22,14 +23,6 @@ afterAll(async () => {
 
 describeSlashingBackend("PostgreSQL", async () => openSlashingProtection(await freshDatabase()));
 
-const GVR = new Uint8Array(32).fill(0x47);
-const key = (n: number) => new Uint8Array(48).fill(n);
-const root = (n: number) => new Uint8Array(32).fill(n);
-const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
-const block = (db: SlashingProtection, k: number, slot: bigint, r: number) =>
-  db.checkAndRecordBlock({ publicKey: key(k), slot, signingRoot: root(r), genesisValidatorsRoot: GVR });
-const attestation = (db: SlashingProtection, k: number, source: bigint, target: bigint, r: number) =>
-  db.checkAndRecordAttestation({ publicKey: key(k), sourceEpoch: source, targetEpoch: target, signingRoot: root(r), genesisValidatorsRoot: GVR });
 
 async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
