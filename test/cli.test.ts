@@ -3,16 +3,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { SecretKey } from "@chainsafe/blst";
+import { namedNetwork } from "@strongroom/eth2";
 import { encryptKeystore, interopSecretKey } from "@strongroom/keystore";
 import { runCliToEnd, startCli, type CliProcess } from "./support/cli-process.ts";
 
 const hex = (bytes: Uint8Array) => `0x${Buffer.from(bytes).toString("hex")}`;
 const publicKeyOf = (secret: Uint8Array) => hex(SecretKey.fromBytes(secret).toPublicKey().toBytes());
+// The signer below serves hoodi, so its requests carry hoodi's genesis validators root.
 const RANDAO = {
   type: "RANDAO_REVEAL",
   fork_info: {
-    fork: { previous_version: "0x00000000", current_version: "0x00000000", epoch: "0" },
-    genesis_validators_root: "0x4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95",
+    fork: { previous_version: "0x10000910", current_version: "0x10000910", epoch: "0" },
+    genesis_validators_root: hex(namedNetwork("hoodi").genesisValidatorsRoot!),
   },
   randao_reveal: { epoch: "3" },
 };
@@ -34,6 +36,8 @@ describe("usage and configuration errors exit 2 and name the option", () => {
     ["bad environment value", ["signer"], { STRONGROOM_HTTP_PORT: "99999" }, /STRONGROOM_HTTP_PORT: expected an integer/],
     ["unknown config key", ["signer", `--config=${badConfig}`], {}, /unknown key "listen-everywhere"/],
     ["missing config file", ["signer", "--config=/nonexistent/strongroom.yaml"], {}, /cannot read \/nonexistent\/strongroom.yaml/],
+    ["bad canary key", ["signer", "--canary-keys=0xabc"], {}, /--canary-keys: entry 1 is not a 48-byte hex public key/],
+    ["another network's root", ["signer", "--network=mainnet", `--genesis-validators-root=0x${"11".repeat(32)}`], {}, /--genesis-validators-root: .* is not mainnet's/],
   ])("%s", async (_name, args, env, message) => {
     const { code, stderr } = await runCliToEnd(args, env);
     expect(code).toBe(2);

@@ -1,3 +1,4 @@
 export { startSigner, type InMemoryKey, type RunningSigner, type SignerOptions, type SlashingProtectionOptions } from "./signer.ts";
 export type { KeyLoadingStatus, BodyLimits } from "./routes/context.ts";
 export type { KeyInfo } from "./keys/registry.ts";
+export { canonicalPublicKey } from "./keys/public-key.ts";

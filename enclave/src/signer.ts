@@ -4,6 +4,7 @@ import { blsPublicKey, KeystoreDecryptPool, loadKeys, type KeySources } from "@s
 import type { Logger } from "pino";
 import { openSlashingProtection } from "@strongroom/slashing";
 import { createApiServer } from "./api.ts";
+import { CanaryWatch } from "./pipeline/canary.ts";
 import { SlashingGuard } from "./slashing/guard.ts";
 import { KeyRegistry } from "./keys/registry.ts";
 import type { BodyLimits, KeyLoadingStatus, SignerContext } from "./routes/context.ts";
@@ -24,6 +25,10 @@ export interface SignerOptions {
   readonly inMemoryKeys?: readonly InMemoryKey[];
   /** The slashing-protection database; undefined only when the operator disabled protection. */
   readonly slashingProtection: SlashingProtectionOptions | undefined;
+  /** Public keys (canonical 0x hex) that no legitimate client names. */
+  readonly canaryKeys?: readonly string[];
+  /** Stop all signing when a canary key is named. */
+  readonly sealOnCanary?: boolean;
   readonly signingThreads?: number;
   readonly decryptionThreads?: number;
   readonly limits?: Partial<BodyLimits>;
@@ -86,6 +91,7 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
     keystorePool,
     keyLoading: loading.progress,
     slashing,
+    canary: new CanaryWatch(options.canaryKeys ?? [], options.sealOnCanary ?? false, log),
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     log,
   };

@@ -2,6 +2,7 @@ import type { Network } from "@strongroom/eth2";
 import type { KeystoreDecryptPool } from "@strongroom/keystore";
 import type { Logger } from "pino";
 import type { KeyRegistry } from "../keys/registry.ts";
+import type { CanaryWatch } from "../pipeline/canary.ts";
 import type { SlashingGuard } from "../slashing/guard.ts";
 
 export interface KeyLoadingStatus {
@@ -26,6 +27,7 @@ export interface SignerContext {
   readonly keyLoading: () => KeyLoadingStatus;
   /** Undefined only when the operator disabled slashing protection (Web3Signer's --slashing-protection-enabled=false). */
   readonly slashing: SlashingGuard | undefined;
+  readonly canary: CanaryWatch;
   readonly limits: BodyLimits;
   readonly log: Logger;
 }

@@ -4,6 +4,7 @@ import { readJsonBody } from "../http/body.ts";
 import { HttpError } from "../http/errors.ts";
 import { sendSignature } from "../http/respond.ts";
 import { canonicalPublicKey } from "../keys/public-key.ts";
+import { checkNetwork } from "../pipeline/network-guard.ts";
 import type { SignerContext } from "./context.ts";
 
 /** POST /api/v1/eth2/sign/{identifier}: the pipeline of DESIGN.md §4, as far as this mode has it. */
@@ -11,6 +12,11 @@ export async function handleSign(ctx: SignerContext, req: IncomingMessage, res: 
   const publicKey = canonicalPublicKey(identifier);
   if (publicKey === undefined) {
     throw new HttpError(400, `identifier "${identifier.slice(0, 120)}" is not a BLS public key: expected 48 bytes of hex, with or without 0x`);
+  }
+  // Before the body: even a malformed request naming a canary trips it.
+  ctx.canary.observe(publicKey);
+  if (ctx.canary.stoppedBy !== undefined) {
+    throw new HttpError(503, `signing is stopped: canary key ${ctx.canary.stoppedBy} was named in a request. Investigate, then restart the signer`);
   }
   const body = await readJsonBody(req, ctx.limits.signBytes);
 
@@ -21,6 +27,8 @@ export async function handleSign(ctx: SignerContext, req: IncomingMessage, res: 
     if (error instanceof SigningRequestError) throw new HttpError(400, error.message);
     throw error;
   }
+
+  checkNetwork(ctx.network, request.genesisValidatorsRoot);
 
   if (ctx.keys.get(publicKey) === undefined) {
     const loading = ctx.keyLoading();

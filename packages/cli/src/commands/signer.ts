@@ -2,7 +2,8 @@ import { mkdirSync } from "node:fs";
 import { availableParallelism, homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { startSigner, type InMemoryKey, type RunningSigner, type SlashingProtectionOptions } from "@strongroom/enclave";
+import { canonicalPublicKey, startSigner, type InMemoryKey, type RunningSigner, type SlashingProtectionOptions } from "@strongroom/enclave";
+import type { Network } from "@strongroom/eth2";
 import type { Logger } from "pino";
 import { createLogger, LOG_LEVELS } from "../logger.ts";
 import { resolveNetwork } from "../network.ts";
@@ -10,6 +11,9 @@ import { parseOptions, UsageError, type OptionTable, type OptionValues } from ".
 
 export const SIGNER_OPTIONS = [
   { name: "network", kind: "string", default: "mainnet", description: "mainnet, sepolia, hoodi, gnosis, or the path of a consensus config YAML file" },
+  { name: "genesis-validators-root", kind: "string", description: "0x-hex genesis validators root of a network given as a config file (named networks know theirs); requests for any other network are refused with 403" },
+  { name: "canary-keys", kind: "string", description: "comma-separated public keys that no legitimate client names; a request naming one is logged at warn and counted" },
+  { name: "seal-on-canary", kind: "boolean", default: false, description: "stop all signing when a canary key is named, until the signer is restarted" },
   { name: "http-host", kind: "string", default: "127.0.0.1", aliases: ["http-listen-host"], description: "address to listen on" },
   { name: "http-port", kind: "integer", default: 9000, max: 65535, aliases: ["http-listen-port"], description: "TCP port to listen on (0 picks a free port)" },
   { name: "key-config-path", kind: "string", aliases: ["key-store-path"], description: "directory of Web3Signer key-config YAML files (type file-raw or file-keystore, keyType BLS)" },
@@ -26,6 +30,26 @@ export const SIGNER_OPTIONS = [
 ] as const satisfies OptionTable;
 
 export type SignerValues = OptionValues<typeof SIGNER_OPTIONS>;
+
+/** A named network knows its root; a config file's network takes it from --genesis-validators-root. */
+function withGenesisValidatorsRoot(network: Network, value: string | undefined): Network {
+  if (value === undefined) return network;
+  if (!/^0x[0-9a-fA-F]{64}$/.test(value)) throw new UsageError("--genesis-validators-root: expected 0x followed by 32 bytes of hex");
+  const root = new Uint8Array(Buffer.from(value.slice(2), "hex"));
+  if (network.genesisValidatorsRoot !== undefined && Buffer.compare(network.genesisValidatorsRoot, root) !== 0) {
+    throw new UsageError(`--genesis-validators-root: ${value} is not ${network.name}'s`);
+  }
+  return { ...network, genesisValidatorsRoot: root };
+}
+
+function parsePublicKeyList(value: string | undefined, option: string): string[] {
+  if (value === undefined) return [];
+  return value.split(",").map((text, i) => {
+    const key = canonicalPublicKey(text.trim());
+    if (key === undefined) throw new UsageError(`${option}: entry ${i + 1} is not a 48-byte hex public key`);
+    return key;
+  });
+}
 
 function defaultDataPath(): string {
   return join(process.env["XDG_DATA_HOME"] ?? join(homedir(), ".local", "share"), "strongroom");
@@ -65,8 +89,12 @@ export function readSignerOptions(argv: readonly string[], env: NodeJS.ProcessEn
 
 /** Starts the standard-mode signer from resolved options; the network is validated before any key is touched. */
 export async function runSigner(values: SignerValues, inMemoryKeys: readonly InMemoryKey[] = []): Promise<RunningSigner> {
-  const network = resolveNetwork(values.network);
+  const network = withGenesisValidatorsRoot(resolveNetwork(values.network), values["genesis-validators-root"]);
+  const canaryKeys = parsePublicKeyList(values["canary-keys"], "--canary-keys");
   const log = createLogger(values["log-level"]);
+  if (network.genesisValidatorsRoot === undefined) {
+    log.warn({ network: network.name }, "no genesis validators root for this network: requests for other networks cannot be refused; give --genesis-validators-root");
+  }
   const slashingProtection = slashingProtectionOptions(values, log);
   const signer = await startSigner({
     network,
@@ -79,6 +107,8 @@ export async function runSigner(values: SignerValues, inMemoryKeys: readonly InM
     },
     inMemoryKeys,
     slashingProtection,
+    canaryKeys,
+    sealOnCanary: values["seal-on-canary"],
     signingThreads: values["signing-threads"],
     decryptionThreads: values["decryption-threads"],
     log,
