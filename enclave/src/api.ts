@@ -5,8 +5,17 @@ import { handleHealthcheck, handlePublicKeys, handleUpcheck } from "./routes/hea
 import { handleDeleteKeystores, handleImportKeystores, handleListKeystores } from "./routes/keymanager.ts";
 import { handleSign } from "./routes/sign.ts";
 
+export interface HttpTimeouts {
+  /** A client must have sent all request headers within this time. */
+  readonly headersMs: number;
+  /** A client must have sent the whole request (headers and body) within this time. */
+  readonly requestMs: number;
+}
+
+export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestMs: 30_000 };
+
 /** The Web3Signer-compatible eth2 API plus the Key Manager API, over plain node:http. */
-export function createApiServer(ctx: SignerContext): Server {
+export function createApiServer(ctx: SignerContext, timeouts: HttpTimeouts): Server {
   const routes: Route[] = [
     { method: "GET", path: /^\/upcheck$/, handler: (_req, res) => handleUpcheck(res) },
     { method: "GET", path: /^\/healthcheck$/, handler: (_req, res) => handleHealthcheck(ctx, res) },
@@ -16,11 +25,25 @@ export function createApiServer(ctx: SignerContext): Server {
     { method: "POST", path: /^\/eth\/v1\/keystores$/, handler: (req, res) => handleImportKeystores(ctx, req, res) },
     { method: "DELETE", path: /^\/eth\/v1\/keystores$/, handler: (req, res) => handleDeleteKeystores(ctx, req, res) },
   ];
-  const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 20_000, requestTimeout: 60_000 }, createRouter(routes, ctx.log));
-  // A client that sends garbage at the HTTP layer gets a 400 and a closed socket, never a crash.
-  server.on("clientError", (_error, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
-    else socket.destroy();
+  const server = createServer(
+    {
+      keepAliveTimeout: 65_000,
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      // Slow clients are cut off close to their deadline, not up to 30 s after it (Node's default check interval).
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, timeouts.headersMs / 4)),
+    },
+    createRouter(routes, ctx.log),
+  );
+  // A client that is too slow or sends garbage at the HTTP layer gets a status and a closed socket, never a crash.
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : error.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
   });
   return server;
 }

@@ -1,9 +1,11 @@
 import type { AddressInfo } from "node:net";
+import { availableParallelism } from "node:os";
 import { toHex, type Network } from "@strongroom/eth2";
 import { blsPublicKey, KeystoreDecryptPool, loadKeys, type KeySources } from "@strongroom/keystore";
 import type { Logger } from "pino";
 import { openSlashingProtection } from "@strongroom/slashing";
-import { createApiServer } from "./api.ts";
+import { createApiServer, DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts } from "./api.ts";
+import { Admission, type AdmissionLimits } from "./pipeline/admission.ts";
 import { CanaryWatch } from "./pipeline/canary.ts";
 import { SlashingGuard } from "./slashing/guard.ts";
 import { KeyRegistry } from "./keys/registry.ts";
@@ -32,6 +34,8 @@ export interface SignerOptions {
   readonly signingThreads?: number;
   readonly decryptionThreads?: number;
   readonly limits?: Partial<BodyLimits>;
+  readonly admission?: Partial<AdmissionLimits>;
+  readonly timeouts?: Partial<HttpTimeouts>;
   readonly log: Logger;
 }
 
@@ -51,6 +55,15 @@ export interface RunningSigner {
 }
 
 const DEFAULT_LIMITS: BodyLimits = { signBytes: 1 << 20, keymanagerBytes: 32 << 20 };
+
+/**
+ * Sized for the machine: enough signings in flight to keep every core and the
+ * database round trips busy (a few ms each), a queue that absorbs a burst of a
+ * whole epoch's duties, and a deadline well inside an attestation's window.
+ */
+export function defaultAdmissionLimits(): AdmissionLimits {
+  return { maxConcurrent: 32 * availableParallelism(), maxQueued: 4096, queueDeadlineMs: 2_000 };
+}
 
 /**
  * Starts the signing core as an ordinary process (standard mode): the API
@@ -92,10 +105,11 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
     keyLoading: loading.progress,
     slashing,
     canary: new CanaryWatch(options.canaryKeys ?? [], options.sealOnCanary ?? false, log),
+    admission: new Admission({ ...defaultAdmissionLimits(), ...options.admission }),
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     log,
   };
-  const server = createApiServer(ctx);
+  const server = createApiServer(ctx, { ...DEFAULT_HTTP_TIMEOUTS, ...options.timeouts });
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

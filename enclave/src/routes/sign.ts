@@ -9,6 +9,17 @@ import type { SignerContext } from "./context.ts";
 
 /** POST /api/v1/eth2/sign/{identifier}: the pipeline of DESIGN.md §4, as far as this mode has it. */
 export async function handleSign(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, identifier: string): Promise<void> {
+  const abandoned = new AbortController();
+  res.once("close", () => abandoned.abort());
+  const release = await ctx.admission.admit(abandoned.signal);
+  try {
+    await sign(ctx, req, res, identifier);
+  } finally {
+    release();
+  }
+}
+
+async function sign(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, identifier: string): Promise<void> {
   const publicKey = canonicalPublicKey(identifier);
   if (publicKey === undefined) {
     throw new HttpError(400, `identifier "${identifier.slice(0, 120)}" is not a BLS public key: expected 48 bytes of hex, with or without 0x`);

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { availableParallelism, homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { canonicalPublicKey, startSigner, type InMemoryKey, type RunningSigner, type SlashingProtectionOptions } from "@strongroom/enclave";
+import { canonicalPublicKey, DEFAULT_HTTP_TIMEOUTS, defaultAdmissionLimits, startSigner, type InMemoryKey, type RunningSigner, type SlashingProtectionOptions } from "@strongroom/enclave";
 import type { Network } from "@strongroom/eth2";
 import type { Logger } from "pino";
 import { createLogger, LOG_LEVELS } from "../logger.ts";
@@ -24,6 +24,11 @@ export const SIGNER_OPTIONS = [
   { name: "slashing-protection-in-memory", kind: "boolean", default: false, description: "keep slashing protection in memory only (lost on restart: for tests and demos)" },
   { name: "slashing-protection-db-timeout-ms", kind: "integer", default: 2000, min: 50, max: 60000, description: "bound on one database operation; past it blocks and attestations get 503" },
   { name: "data-path", kind: "string", default: defaultDataPath(), description: "directory for the embedded slashing-protection database" },
+  { name: "max-concurrent-signings", kind: "integer", default: defaultAdmissionLimits().maxConcurrent, min: 1, max: 1_000_000, description: "signing requests worked on at once; more wait in the queue" },
+  { name: "max-queued-signings", kind: "integer", default: defaultAdmissionLimits().maxQueued, min: 0, max: 1_000_000, description: "signing requests that may wait; beyond, 503 with Retry-After before the body is read" },
+  { name: "queue-deadline-ms", kind: "integer", default: defaultAdmissionLimits().queueDeadlineMs, min: 1, max: 600_000, description: "how long a signing request may wait for a place before 503" },
+  { name: "http-header-timeout-ms", kind: "integer", default: DEFAULT_HTTP_TIMEOUTS.headersMs, min: 100, max: 600_000, description: "a client must send its request headers within this time (against slow clients)" },
+  { name: "http-request-timeout-ms", kind: "integer", default: DEFAULT_HTTP_TIMEOUTS.requestMs, min: 100, max: 600_000, description: "a client must send its whole request within this time" },
   { name: "signing-threads", kind: "integer", default: availableParallelism(), min: 1, max: 1024, description: "worker threads that compute BLS signatures" },
   { name: "decryption-threads", kind: "integer", default: availableParallelism(), min: 1, max: 1024, description: "worker threads that decrypt keystores" },
   { name: "log-level", kind: "string", default: "info", description: `one of ${LOG_LEVELS.join(", ")}` },
@@ -81,6 +86,9 @@ export function readSignerOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if (values["slashing-protection-in-memory"] && values["slashing-protection-db-url"] !== undefined) {
     throw new UsageError("--slashing-protection-in-memory and --slashing-protection-db-url exclude each other");
   }
+  if (values["http-header-timeout-ms"] > values["http-request-timeout-ms"]) {
+    throw new UsageError("--http-header-timeout-ms must not exceed --http-request-timeout-ms");
+  }
   if ((values["keystores-path"] === undefined) !== (values["keystores-passwords-path"] === undefined)) {
     throw new UsageError("--keystores-path and --keystores-passwords-path must be given together");
   }
@@ -109,6 +117,12 @@ export async function runSigner(values: SignerValues, inMemoryKeys: readonly InM
     slashingProtection,
     canaryKeys,
     sealOnCanary: values["seal-on-canary"],
+    admission: {
+      maxConcurrent: values["max-concurrent-signings"],
+      maxQueued: values["max-queued-signings"],
+      queueDeadlineMs: values["queue-deadline-ms"],
+    },
+    timeouts: { headersMs: values["http-header-timeout-ms"], requestMs: values["http-request-timeout-ms"] },
     signingThreads: values["signing-threads"],
     decryptionThreads: values["decryption-threads"],
     log,
