@@ -17,13 +17,13 @@ export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestM
 /** The Web3Signer-compatible eth2 API plus the Key Manager API, over plain node:http. */
 export function createApiServer(ctx: SignerContext, timeouts: HttpTimeouts): Server {
   const routes: Route[] = [
-    { method: "GET", path: /^\/upcheck$/, handler: (_req, res) => handleUpcheck(res) },
-    { method: "GET", path: /^\/healthcheck$/, handler: (_req, res) => handleHealthcheck(ctx, res) },
-    { method: "GET", path: /^\/api\/v1\/eth2\/publicKeys$/, handler: (_req, res) => handlePublicKeys(ctx, res) },
-    { method: "POST", path: /^\/api\/v1\/eth2\/sign\/([^/]*)$/, handler: (req, res, [id]) => handleSign(ctx, req, res, id!) },
-    { method: "GET", path: /^\/eth\/v1\/keystores$/, handler: (_req, res) => handleListKeystores(ctx, res) },
-    { method: "POST", path: /^\/eth\/v1\/keystores$/, handler: (req, res) => handleImportKeystores(ctx, req, res) },
-    { method: "DELETE", path: /^\/eth\/v1\/keystores$/, handler: (req, res) => handleDeleteKeystores(ctx, req, res) },
+    { name: "upcheck", method: "GET", path: /^\/upcheck$/, handler: (_req, res) => handleUpcheck(res) },
+    { name: "healthcheck", method: "GET", path: /^\/healthcheck$/, handler: (_req, res) => handleHealthcheck(ctx, res) },
+    { name: "public_keys", method: "GET", path: /^\/api\/v1\/eth2\/publicKeys$/, handler: (_req, res) => handlePublicKeys(ctx, res) },
+    { name: "sign", method: "POST", path: /^\/api\/v1\/eth2\/sign\/([^/]*)$/, handler: (req, res, [id], info) => handleSign(ctx, req, res, id!, info) },
+    { name: "keystores_list", method: "GET", path: /^\/eth\/v1\/keystores$/, handler: (_req, res) => handleListKeystores(ctx, res) },
+    { name: "keystores_import", method: "POST", path: /^\/eth\/v1\/keystores$/, handler: (req, res) => handleImportKeystores(ctx, req, res) },
+    { name: "keystores_delete", method: "DELETE", path: /^\/eth\/v1\/keystores$/, handler: (req, res) => handleDeleteKeystores(ctx, req, res) },
   ];
   const server = createServer(
     {
@@ -33,7 +33,7 @@ export function createApiServer(ctx: SignerContext, timeouts: HttpTimeouts): Ser
       // Slow clients are cut off close to their deadline, not up to 30 s after it (Node's default check interval).
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, timeouts.headersMs / 4)),
     },
-    createRouter(routes, ctx.log),
+    createRouter(routes, ctx.log, (route, info, status) => ctx.metrics.requests.inc({ route, type: info.type ?? "", status })),
   );
   // A client that is too slow or sends garbage at the HTTP layer gets a status and a closed socket, never a crash.
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {

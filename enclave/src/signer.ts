@@ -1,3 +1,4 @@
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { availableParallelism } from "node:os";
 import { toHex, type Network } from "@strongroom/eth2";
@@ -6,6 +7,7 @@ import type { Logger } from "pino";
 import { openSlashingProtection } from "@strongroom/slashing";
 import { createApiServer, DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts } from "./api.ts";
 import { Admission, type AdmissionLimits } from "./pipeline/admission.ts";
+import { SignerMetrics } from "./metrics.ts";
 import { CanaryWatch } from "./pipeline/canary.ts";
 import { SlashingGuard } from "./slashing/guard.ts";
 import { KeyRegistry } from "./keys/registry.ts";
@@ -36,6 +38,8 @@ export interface SignerOptions {
   readonly limits?: Partial<BodyLimits>;
   readonly admission?: Partial<AdmissionLimits>;
   readonly timeouts?: Partial<HttpTimeouts>;
+  /** Prometheus metrics on a port of their own (plain HTTP, counts only). */
+  readonly metrics?: { readonly host: string; readonly port: number };
   readonly log: Logger;
 }
 
@@ -48,6 +52,8 @@ export interface SlashingProtectionOptions {
 
 export interface RunningSigner {
   readonly url: string;
+  /** Where Prometheus scrapes (`<metricsUrl>/metrics`), when metrics are on. */
+  readonly metricsUrl?: string;
   readonly keys: KeyRegistry;
   /** Resolves when every key source has been read. */
   readonly keysLoaded: Promise<KeyLoadingStatus>;
@@ -71,7 +77,9 @@ export function defaultAdmissionLimits(): AdmissionLimits {
  */
 export async function startSigner(options: SignerOptions): Promise<RunningSigner> {
   const { log } = options;
-  const slashing = options.slashingProtection && (await openSlashingGuard(options.slashingProtection, options.network, log));
+  // Read at scrape time, once the key registry and loading below exist.
+  const metrics = new SignerMetrics(() => ({ ...loading.progress(), active: keys.size }));
+  const slashing = options.slashingProtection && (await openSlashingGuard(options.slashingProtection, options.network, log, metrics));
   const signingPool = new SigningPool(options.signingThreads);
   const keystorePool = new KeystoreDecryptPool(options.decryptionThreads);
   const keys = new KeyRegistry(signingPool);
@@ -104,34 +112,33 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
     keystorePool,
     keyLoading: loading.progress,
     slashing,
-    canary: new CanaryWatch(options.canaryKeys ?? [], options.sealOnCanary ?? false, log),
-    admission: new Admission({ ...defaultAdmissionLimits(), ...options.admission }),
+    canary: new CanaryWatch(options.canaryKeys ?? [], options.sealOnCanary ?? false, log, (pubkey) => metrics.canarySignings.inc({ pubkey })),
+    admission: new Admission({ ...defaultAdmissionLimits(), ...options.admission }, () => metrics.backpressureRejections.inc()),
+    metrics,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     log,
   };
   const server = createApiServer(ctx, { ...DEFAULT_HTTP_TIMEOUTS, ...options.timeouts });
+  const metricsServer = options.metrics && createMetricsServer(metrics);
+  let url: string;
+  let metricsUrl: string | undefined;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(options.port, options.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    url = await listen(server, options.host, options.port);
+    if (metricsServer) metricsUrl = await listen(metricsServer, options.metrics!.host, options.metrics!.port);
   } catch (error) {
+    server.close();
     await Promise.all([signingPool.close(), keystorePool.close(), slashing?.close()]);
-    throw new Error(`cannot listen on ${options.host}:${options.port}: ${(error as Error).message}`);
+    throw error;
   }
-  const address = server.address() as AddressInfo;
-  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
-  log.info({ url, network: options.network.name }, "signer listening");
+  log.info({ url, network: options.network.name, ...(metricsUrl && { metrics: `${metricsUrl}/metrics` }) }, "signer listening");
 
   return {
     url,
+    ...(metricsUrl !== undefined && { metricsUrl }),
     keys,
     keysLoaded,
     async close() {
+      metricsServer?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
@@ -142,7 +149,7 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
 }
 
 /** Opens the database and pins the network's genesis validators root in it before any key can sign. */
-async function openSlashingGuard(options: SlashingProtectionOptions, network: Network, log: Logger): Promise<SlashingGuard> {
+async function openSlashingGuard(options: SlashingProtectionOptions, network: Network, log: Logger, metrics: SignerMetrics): Promise<SlashingGuard> {
   const db = await openSlashingProtection(options.url, { operationTimeoutMs: options.timeoutMs });
   try {
     if (network.genesisValidatorsRoot !== undefined) await db.ensureGenesisValidatorsRoot(network.genesisValidatorsRoot);
@@ -151,5 +158,36 @@ async function openSlashingGuard(options: SlashingProtectionOptions, network: Ne
     throw new Error(`slashing-protection database ${db.description}: ${(error as Error).message}`);
   }
   log.info({ database: db.description }, "slashing protection enabled");
-  return new SlashingGuard(db, options.timeoutMs, log);
+  return new SlashingGuard(db, options.timeoutMs, log, metrics);
+}
+
+/** Listens and returns the server's URL. */
+async function listen(server: Server, host: string, port: number): Promise<string> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    throw new Error(`cannot listen on ${host}:${port}: ${(error as Error).message}`);
+  }
+  const address = server.address() as AddressInfo;
+  return `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+}
+
+/** GET /metrics in Prometheus' text format; nothing else. */
+function createMetricsServer(metrics: SignerMetrics): Server {
+  return createServer((req, res) => {
+    if (req.method !== "GET" || req.url !== "/metrics") {
+      res.writeHead(404).end();
+      return;
+    }
+    void metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
+      () => res.writeHead(500).end(),
+    );
+  });
 }

@@ -5,7 +5,8 @@ import { Admission } from "../src/pipeline/admission.ts";
 const never = () => new AbortController().signal;
 
 test("places are granted in arrival order; a full queue refuses at once; a release passes the place on", async () => {
-  const admission = new Admission({ maxConcurrent: 1, maxQueued: 2, queueDeadlineMs: 10_000 });
+  let rejections = 0;
+  const admission = new Admission({ maxConcurrent: 1, maxQueued: 2, queueDeadlineMs: 10_000 }, () => rejections++);
   const first = await admission.admit(never());
   const order: number[] = [];
   const second = admission.admit(never()).then((release) => (order.push(2), release));
@@ -16,7 +17,7 @@ test("places are granted in arrival order; a full queue refuses at once; a relea
   (await second)();
   (await third)();
   expect(order).toEqual([2, 3]);
-  expect(admission.rejections).toBe(1);
+  expect(rejections).toBe(1);
 });
 
 test("a request that waits past the deadline is refused, and one whose client hangs up leaves the queue", async () => {

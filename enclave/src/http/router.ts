@@ -3,9 +3,17 @@ import type { Logger } from "pino";
 import { HttpError } from "./errors.ts";
 import { sendError } from "./respond.ts";
 
-export type Handler = (req: IncomingMessage, res: ServerResponse, params: readonly string[]) => void | Promise<void>;
+/** What a handler learns about a request that the per-request log line and metrics report (public values only). */
+export interface RequestInfo {
+  type?: string;
+  publicKey?: string;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, params: readonly string[], info: RequestInfo) => void | Promise<void>;
 
 export interface Route {
+  /** The route's name in logs and metrics. */
+  readonly name: string;
   readonly method: string;
   /** Anchored pattern over the path; its capture groups become the handler's params. */
   readonly path: RegExp;
@@ -16,9 +24,21 @@ export interface Route {
  * Dispatches by method and path. Every client-caused failure is an HttpError;
  * anything else is a bug, logged and answered without detail.
  */
-export function createRouter(routes: readonly Route[], log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+export function createRouter(
+  routes: readonly Route[],
+  log: Logger,
+  onAnswered: (route: string, info: RequestInfo, status: number) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    void dispatch(routes, req, res).catch((error: unknown) => {
+    const started = performance.now();
+    const info: RequestInfo = {};
+    let route = "unknown";
+    res.once("finish", () => {
+      const ms = Number((performance.now() - started).toFixed(2));
+      onAnswered(route, info, res.statusCode);
+      log.info({ route, method: req.method, ...info, status: res.statusCode, ms }, "request");
+    });
+    void dispatch(routes, req, res, info, (name) => (route = name)).catch((error: unknown) => {
       if (error instanceof HttpError) {
         sendError(res, error);
         return;
@@ -29,7 +49,13 @@ export function createRouter(routes: readonly Route[], log: Logger): (req: Incom
   };
 }
 
-async function dispatch(routes: readonly Route[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function dispatch(
+  routes: readonly Route[],
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: RequestInfo,
+  matched: (name: string) => void,
+): Promise<void> {
   const path = pathOf(req);
   let pathMatched = false;
   for (const route of routes) {
@@ -37,7 +63,8 @@ async function dispatch(routes: readonly Route[], req: IncomingMessage, res: Ser
     if (match === null) continue;
     pathMatched = true;
     if (route.method !== req.method) continue;
-    await route.handler(req, res, match.slice(1).map((p) => decodeSegment(p ?? "")));
+    matched(route.name);
+    await route.handler(req, res, match.slice(1).map((p) => decodeSegment(p ?? "")), info);
     return;
   }
   if (pathMatched) throw new HttpError(405, `method ${req.method} is not allowed on ${path}`);

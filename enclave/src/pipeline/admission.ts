@@ -26,10 +26,11 @@ export class Admission {
   private readonly limits: AdmissionLimits;
   private active = 0;
   private readonly waiting: Waiter[] = [];
-  private rejected = 0;
+  private readonly onRejected: () => void;
 
-  constructor(limits: AdmissionLimits) {
+  constructor(limits: AdmissionLimits, onRejected: () => void = () => undefined) {
     this.limits = limits;
+    this.onRejected = onRejected;
   }
 
   /** Resolves with the function that gives the place back; rejects with a 503 HttpError. */
@@ -39,7 +40,7 @@ export class Admission {
       return Promise.resolve(this.releaser());
     }
     if (this.waiting.length >= this.limits.maxQueued) {
-      this.rejected++;
+      this.onRejected();
       return Promise.reject(overloaded(`${this.limits.maxConcurrent} signings in progress and ${this.limits.maxQueued} waiting`));
     }
     return new Promise((resolve, reject) => {
@@ -50,7 +51,7 @@ export class Admission {
         },
         timer: setTimeout(() => {
           this.leaveQueue(waiter);
-          this.rejected++;
+          this.onRejected();
           reject(overloaded(`no place within ${this.limits.queueDeadlineMs} ms`));
         }, this.limits.queueDeadlineMs),
       };
@@ -59,11 +60,6 @@ export class Admission {
       abandoned.addEventListener("abort", onAbandon, { once: true });
       this.waiting.push(waiter);
     });
-  }
-
-  /** Refusals since start (for metrics). */
-  get rejections(): number {
-    return this.rejected;
   }
 
   private releaser(): () => void {

@@ -11,19 +11,20 @@ export class CanaryWatch {
   private readonly keys: ReadonlySet<string>;
   private readonly sealOnCanary: boolean;
   private readonly log: Logger;
-  private readonly counts = new Map<string, number>();
+  private readonly onCanary: (publicKey: string) => void;
   private trippedBy: string | undefined;
 
-  constructor(canonicalKeys: readonly string[], sealOnCanary: boolean, log: Logger) {
+  constructor(canonicalKeys: readonly string[], sealOnCanary: boolean, log: Logger, onCanary: (publicKey: string) => void = () => undefined) {
     this.keys = new Set(canonicalKeys);
     this.sealOnCanary = sealOnCanary;
     this.log = log;
+    this.onCanary = onCanary;
   }
 
   /** Records a request naming `publicKey`; true when it is a canary. */
   observe(publicKey: string): boolean {
     if (!this.keys.has(publicKey)) return false;
-    this.counts.set(publicKey, (this.counts.get(publicKey) ?? 0) + 1);
+    this.onCanary(publicKey);
     if (this.sealOnCanary && this.trippedBy === undefined) this.trippedBy = publicKey;
     this.log.warn({ publicKey, signingStopped: this.trippedBy !== undefined }, "a request named a canary key");
     return true;
@@ -32,10 +33,5 @@ export class CanaryWatch {
   /** The canary that stopped signing, if one did. */
   get stoppedBy(): string | undefined {
     return this.trippedBy;
-  }
-
-  /** Requests per canary key since start (for metrics). */
-  signings(): ReadonlyMap<string, number> {
-    return this.counts;
   }
 }

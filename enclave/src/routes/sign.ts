@@ -5,25 +5,29 @@ import { HttpError } from "../http/errors.ts";
 import { sendSignature } from "../http/respond.ts";
 import { canonicalPublicKey } from "../keys/public-key.ts";
 import { checkNetwork } from "../pipeline/network-guard.ts";
+import type { RequestInfo } from "../http/router.ts";
 import type { SignerContext } from "./context.ts";
 
 /** POST /api/v1/eth2/sign/{identifier}: the pipeline of DESIGN.md §4, as far as this mode has it. */
-export async function handleSign(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, identifier: string): Promise<void> {
+export async function handleSign(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, identifier: string, info: RequestInfo): Promise<void> {
   const abandoned = new AbortController();
   res.once("close", () => abandoned.abort());
   const release = await ctx.admission.admit(abandoned.signal);
+  const admitted = performance.now();
   try {
-    await sign(ctx, req, res, identifier);
+    await sign(ctx, req, res, identifier, info);
+    ctx.metrics.signingDuration.observe({ type: info.type ?? "" }, (performance.now() - admitted) / 1000);
   } finally {
     release();
   }
 }
 
-async function sign(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, identifier: string): Promise<void> {
+async function sign(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, identifier: string, info: RequestInfo): Promise<void> {
   const publicKey = canonicalPublicKey(identifier);
   if (publicKey === undefined) {
     throw new HttpError(400, `identifier "${identifier.slice(0, 120)}" is not a BLS public key: expected 48 bytes of hex, with or without 0x`);
   }
+  info.publicKey = publicKey;
   // Before the body: even a malformed request naming a canary trips it.
   ctx.canary.observe(publicKey);
   if (ctx.canary.stoppedBy !== undefined) {
@@ -39,6 +43,7 @@ async function sign(ctx: SignerContext, req: IncomingMessage, res: ServerRespons
     throw error;
   }
 
+  info.type = request.type;
   checkNetwork(ctx.network, request.genesisValidatorsRoot);
 
   if (ctx.keys.get(publicKey) === undefined) {

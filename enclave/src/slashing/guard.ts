@@ -2,6 +2,7 @@ import type { SigningRequest, SlashingData } from "@strongroom/eth2";
 import { SlashingDatabaseError, SlashingProtectionError, type Decision, type SlashingProtection } from "@strongroom/slashing";
 import type { Logger } from "pino";
 import { publicKeyBytes } from "../keys/public-key.ts";
+import type { SignerMetrics } from "../metrics.ts";
 import { RecentSignings } from "./recent-signings.ts";
 
 export type GuardOutcome =
@@ -30,10 +31,13 @@ export class SlashingGuard {
   private lastError: string | undefined;
   private readonly probe: NodeJS.Timeout;
 
-  constructor(db: SlashingProtection, timeoutMs: number, log: Logger) {
+  private readonly metrics: SignerMetrics;
+
+  constructor(db: SlashingProtection, timeoutMs: number, log: Logger, metrics: SignerMetrics) {
     this.db = db;
     this.timeoutMs = timeoutMs;
     this.log = log;
+    this.metrics = metrics;
     // Health recovers by itself: the probe notices when the database is back even without traffic.
     this.probe = setInterval(() => void this.run(() => db.ping()).catch(() => undefined), HEALTH_PROBE_INTERVAL_MS);
     this.probe.unref();
@@ -71,6 +75,7 @@ export class SlashingGuard {
       return { kind: "unavailable", message: `slashing protection is unavailable (${(error as Error).message}); not signing. Retry once the database answers` };
     }
     if (!decision.allowed) {
+      this.metrics.slashingRefusals.inc({ rule: decision.rule });
       this.log.warn({ publicKey, rule: decision.rule, type: request.type }, "slashing protection refused a signing");
       return { kind: "refused", message: `refused by slashing protection: ${decision.rule}: ${decision.message}` };
     }
@@ -79,6 +84,7 @@ export class SlashingGuard {
         ? this.recent.checkAndRememberBlock(publicKey, slashing.slot, signingRoot)
         : this.recent.checkAndRememberAttestation(publicKey, slashing.sourceEpoch, slashing.targetEpoch, signingRoot);
     if (conflict !== undefined) {
+      this.metrics.slashingRefusals.inc({ rule: conflict });
       this.log.error({ publicKey, rule: conflict }, "the database allowed a signing that conflicts with one this signer made since it started: the database may have been rolled back or tampered with");
       return {
         kind: "refused",
@@ -94,15 +100,18 @@ export class SlashingGuard {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new SlashingDatabaseError(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
     });
+    const stopTimer = this.metrics.slashingDatabaseDuration.startTimer();
     try {
       const result = await Promise.race([operation(), deadline]);
       this.lastError = undefined;
       return result;
     } catch (error) {
+      if (!(error instanceof SlashingProtectionError)) this.metrics.slashingDatabaseErrors.inc();
       // A refused import is the caller's problem; anything else means the database is not answering properly.
       if (!(error instanceof SlashingProtectionError)) this.lastError = error instanceof Error ? error.message : String(error);
       throw error;
     } finally {
+      stopTimer();
       clearTimeout(timer);
     }
   }
