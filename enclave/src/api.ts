@@ -33,7 +33,7 @@ export function createApiServer(ctx: SignerContext, timeouts: HttpTimeouts): Ser
       // Slow clients are cut off close to their deadline, not up to 30 s after it (Node's default check interval).
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, timeouts.headersMs / 4)),
     },
-    createRouter(routes, ctx.log, (route, info, status) => ctx.metrics.requests.inc({ route, type: info.type ?? "", status })),
+    createRouter(routes, ctx.log, (route, info, status) => ctx.metrics.countRequest(route, info.type ?? "", status)),
   );
   // A client that is too slow or sends garbage at the HTTP layer gets a status and a closed socket, never a crash.
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {

@@ -56,6 +56,29 @@ export class SignerMetrics {
     registers: [this.registry],
   });
 
+  private readonly requestCounters = new Map<string, { inc(): void }>();
+  private readonly signingTimers = new Map<string, { observe(seconds: number): void }>();
+
+  /** Counts one answered request; label children are cached, as this runs for every request. */
+  countRequest(route: string, type: string, status: number): void {
+    const key = `${route}|${type}|${status}`;
+    let counter = this.requestCounters.get(key);
+    if (counter === undefined) {
+      counter = this.requests.labels(route, type, String(status));
+      this.requestCounters.set(key, counter);
+    }
+    counter.inc();
+  }
+
+  observeSigning(type: string, seconds: number): void {
+    let timer = this.signingTimers.get(type);
+    if (timer === undefined) {
+      timer = this.signingDuration.labels(type);
+      this.signingTimers.set(type, timer);
+    }
+    timer.observe(seconds);
+  }
+
   constructor(keys: () => { total: number; loaded: number; failed: number; active: number }) {
     const loading = (name: string, help: string, pick: (k: ReturnType<typeof keys>) => number) =>
       new Gauge({

@@ -34,9 +34,11 @@ export function createRouter(
     const info: RequestInfo = {};
     let route = "unknown";
     res.once("finish", () => {
-      const ms = Number((performance.now() - started).toFixed(2));
-      onAnswered(route, info, res.statusCode);
-      log.info({ route, method: req.method, ...info, status: res.statusCode, ms }, "request");
+        onAnswered(route, info, res.statusCode);
+      // Building the line costs more than the signer can spare per request when nobody reads it.
+      if (log.isLevelEnabled("info")) {
+        log.info({ route, method: req.method, ...info, status: res.statusCode, ms: Number((performance.now() - started).toFixed(2)) }, "request");
+      }
     });
     void dispatch(routes, req, res, info, (name) => (route = name)).catch((error: unknown) => {
       if (error instanceof HttpError) {

@@ -33,8 +33,12 @@ export class Admission {
     this.onRejected = onRejected;
   }
 
-  /** Resolves with the function that gives the place back; rejects with a 503 HttpError. */
-  admit(abandoned: AbortSignal): Promise<() => void> {
+  /**
+   * Resolves with the function that gives the place back; rejects with a 503
+   * HttpError. `onAbandoned` subscribes to the client hanging up; it is only
+   * called for a request that has to wait.
+   */
+  admit(onAbandoned: (listener: () => void) => void): Promise<() => void> {
     if (this.active < this.limits.maxConcurrent) {
       this.active++;
       return Promise.resolve(this.releaser());
@@ -45,19 +49,15 @@ export class Admission {
     }
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
-        grant: () => {
-          abandoned.removeEventListener("abort", onAbandon);
-          resolve(this.releaser());
-        },
+        grant: () => resolve(this.releaser()),
         timer: setTimeout(() => {
           this.leaveQueue(waiter);
           this.onRejected();
           reject(overloaded(`no place within ${this.limits.queueDeadlineMs} ms`));
         }, this.limits.queueDeadlineMs),
       };
-      // A client that hangs up while waiting gives its place in the queue back.
-      const onAbandon = () => this.leaveQueue(waiter);
-      abandoned.addEventListener("abort", onAbandon, { once: true });
+      // A client that hangs up while waiting gives its place in the queue back (a no-op once it has a place).
+      onAbandoned(() => this.leaveQueue(waiter));
       this.waiting.push(waiter);
     });
   }

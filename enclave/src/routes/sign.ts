@@ -10,13 +10,11 @@ import type { SignerContext } from "./context.ts";
 
 /** POST /api/v1/eth2/sign/{identifier}: the pipeline of DESIGN.md §4, as far as this mode has it. */
 export async function handleSign(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, identifier: string, info: RequestInfo): Promise<void> {
-  const abandoned = new AbortController();
-  res.once("close", () => abandoned.abort());
-  const release = await ctx.admission.admit(abandoned.signal);
+  const release = await ctx.admission.admit((listener) => res.once("close", listener));
   const admitted = performance.now();
   try {
     await sign(ctx, req, res, identifier, info);
-    ctx.metrics.signingDuration.observe({ type: info.type ?? "" }, (performance.now() - admitted) / 1000);
+    ctx.metrics.observeSigning(info.type ?? "", (performance.now() - admitted) / 1000);
   } finally {
     release();
   }
