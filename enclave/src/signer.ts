@@ -95,6 +95,8 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
         const hex = toHex(publicKey);
         if (!keys.add({ publicKey: hex, source, readonly: true, derivationPath }, secretKey)) {
           log.warn({ publicKey: hex, source }, "duplicate key ignored: already loaded from another source");
+        } else {
+          log.debug({ publicKey: hex, source }, "key loaded");
         }
       },
       onFailure: ({ source, message }) => log.error({ source, reason: message }, "key could not be loaded"),
