@@ -7,6 +7,7 @@ import { Worker } from "node:worker_threads";
 import { startCli } from "../support/cli-process.ts";
 import { encodePost, LeanHttpClient } from "../support/lean-http.ts";
 import { closedLoop, openLoop } from "../support/load.ts";
+import { randaoRequest } from "../support/mainnet-requests.ts";
 
 const KEYS = 64;
 const CONNECTIONS = 16;
@@ -39,20 +40,9 @@ async function rawBlstRate(): Promise<number> {
   return counts.reduce((a, b) => a + b, 0) / SECONDS;
 }
 
-function randaoBody(epoch: number): string {
-  return JSON.stringify({
-    type: "RANDAO_REVEAL",
-    fork_info: {
-      fork: { previous_version: "0x04000000", current_version: "0x05000000", epoch: "364032" },
-      genesis_validators_root: "0x4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95",
-    },
-    randao_reveal: { epoch: String(epoch) },
-  });
-}
-
 /** Pre-encoded requests: every key signs a spread of epochs, so no two consecutive requests are alike. */
 function requestsFor(keys: string[]): Buffer[] {
-  return Array.from({ length: 4096 }, (_, i) => encodePost(`/api/v1/eth2/sign/${keys[i % keys.length]}`, randaoBody(370000 + i)));
+  return Array.from({ length: 4096 }, (_, i) => encodePost(`/api/v1/eth2/sign/${keys[i % keys.length]}`, JSON.stringify(randaoRequest(BigInt(370000 + i)))));
 }
 
 /** Sends the requests in turn, failing on anything but 200. */

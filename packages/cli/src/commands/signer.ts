@@ -2,11 +2,12 @@ import { mkdirSync } from "node:fs";
 import { availableParallelism, homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { canonicalPublicKey, DEFAULT_HTTP_TIMEOUTS, defaultAdmissionLimits, startSigner, type InMemoryKey, type RunningSigner, type SlashingProtectionOptions } from "@strongroom/enclave";
+import { DEFAULT_HTTP_TIMEOUTS, defaultAdmissionLimits, startSigner, type InMemoryKey, type RunningSigner, type SlashingProtectionOptions } from "@strongroom/enclave";
 import type { Network } from "@strongroom/eth2";
 import type { Logger } from "pino";
 import { createLogger, LOG_LEVELS } from "../logger.ts";
 import { resolveNetwork } from "../network.ts";
+import { parsePublicKeyList } from "../public-keys.ts";
 import { parseOptions, UsageError, type OptionTable, type OptionValues } from "../options.ts";
 
 export const SIGNER_OPTIONS = [
@@ -48,15 +49,6 @@ function withGenesisValidatorsRoot(network: Network, value: string | undefined):
     throw new UsageError(`--genesis-validators-root: ${value} is not ${network.name}'s`);
   }
   return { ...network, genesisValidatorsRoot: root };
-}
-
-function parsePublicKeyList(value: string | undefined, option: string): string[] {
-  if (value === undefined) return [];
-  return value.split(",").map((text, i) => {
-    const key = canonicalPublicKey(text.trim());
-    if (key === undefined) throw new UsageError(`${option}: entry ${i + 1} is not a 48-byte hex public key`);
-    return key;
-  });
 }
 
 function defaultDataPath(): string {

@@ -1,9 +1,11 @@
 import { readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { publicKeyBytes } from "@strongroom/enclave";
 import { interchangeToJson, MAX_INTERCHANGE_BYTES, openSlashingProtection, parseInterchange, type Interchange, type SlashingProtection } from "@strongroom/slashing";
 import type { Command } from "../cli.ts";
 import { resolveNetwork } from "../network.ts";
 import { parseOptions, UsageError, type OptionTable } from "../options.ts";
 import { progressBar } from "../progress.ts";
+import { parsePublicKeyList } from "../public-keys.ts";
 
 const DB_OPTION = { name: "db", kind: "string", description: "the slashing-protection database: postgres://…, dynamodb://table?region=…, or pglite:///dir" } as const;
 
@@ -81,11 +83,7 @@ export const SLASHING_COMMANDS: Record<string, Command> = {
     async run(argv, env) {
       const values = parseOptions(EXPORT_OPTIONS, argv, env, ["file"]);
       const file = values.positionals[0]!;
-      const publicKeys = values.pubkeys?.split(",").map((key, i) => {
-        const hex = key.trim().replace(/^0x/i, "");
-        if (!/^[0-9a-fA-F]{96}$/.test(hex)) throw new UsageError(`--pubkeys: entry ${i + 1} is not a 48-byte hex public key`);
-        return new Uint8Array(Buffer.from(hex, "hex"));
-      });
+      const publicKeys = values.pubkeys === undefined ? undefined : parsePublicKeyList(values.pubkeys, "--pubkeys").map(publicKeyBytes);
       const interchange = await withDatabase(requireDb(values.db), (db) => db.exportInterchange(publicKeys));
       const text = `${JSON.stringify(interchangeToJson(interchange), null, 2)}\n`;
       if (file === "-") {
