@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
 import {
+  ANY,
   AuthConfigError,
   cidrContains,
   evaluate,
@@ -226,6 +227,40 @@ describe("plain cases", () => {
       const policy = parsePolicy({ name: `only-${scope}`, rules: [{ effect: "allow", scopes: [scope], keys: "*", operations: "*", cidrs: "*" }] });
       for (const other of SCOPES) expect(evaluate([policy], request({ scope: other as Scope })).allowed).toBe(other === scope);
     }
+  });
+});
+
+describe("ANY: the pre-check before a key or operation is known", () => {
+  const rules: RuleSpec[] = [];
+  for (const effect of ["allow", "deny"] as const)
+    for (const keys of KEY_OPTIONS) for (const operations of OPERATION_OPTIONS) rules.push({ effect, scopes: ["sign"], keys, operations, cidrs: "*" });
+  const policies = rules.flatMap((allow) =>
+    allow.effect === "allow" ? rules.filter((r) => r.effect === "deny").map((deny) => parsePolicy({ name: "p", rules: [allow, deny] })) : [],
+  );
+
+  test("never refuses what some concrete key and operation would allow", () => {
+    let refused = 0;
+    for (const policy of policies) {
+      const anyAllowed = evaluate([policy], { scope: "sign", publicKey: ANY, operation: ANY, sourceAddress: "10.0.0.1" }).allowed;
+      const someAllowed = [K1, K2, K3].some((publicKey) =>
+        ["BLOCK_V2", "ATTESTATION", "AGGREGATION_SLOT", "RANDAO_REVEAL"].some((operation) => evaluate([policy], { scope: "sign", publicKey, operation, sourceAddress: "10.0.0.1" }).allowed),
+      );
+      if (someAllowed) expect(anyAllowed).toBe(true);
+      if (!anyAllowed) refused++;
+    }
+    // Deny-everything rules make some pre-checks fail: the pre-check refuses, not only passes.
+    expect(refused).toBeGreaterThan(0);
+  });
+
+  test("an allow listing keys passes the pre-check; a deny listing keys does not block it; a deny of * does", () => {
+    const allowK1 = { effect: "allow", scopes: ["sign"], keys: [K1], operations: ["BLOCK_V2"], cidrs: "*" };
+    const pre = { scope: "sign", publicKey: ANY, operation: ANY, sourceAddress: "::1" } as const;
+    expect(evaluate([parsePolicy({ name: "a", rules: [allowK1] })], pre).allowed).toBe(true);
+    expect(evaluate([parsePolicy({ name: "a", rules: [allowK1, { ...allowK1, effect: "deny" }] })], pre).allowed).toBe(true);
+    expect(evaluate([parsePolicy({ name: "a", rules: [allowK1, { ...allowK1, effect: "deny", keys: "*" }] })], { ...pre, operation: "BLOCK_V2" }).allowed).toBe(false);
+    expect(evaluate([parsePolicy({ name: "a", rules: [allowK1] })], { ...pre, scope: "manage" }).allowed).toBe(false);
+    // ANY does not stand in for "no key": a key-listing rule still grants nothing keyless.
+    expect(evaluate([parsePolicy({ name: "a", rules: [allowK1] })], { scope: "sign", sourceAddress: "::1" }).allowed).toBe(false);
   });
 });
 

@@ -10,7 +10,12 @@ import {
   TokenStore,
   UNAUTHENTICATED_POLICY,
   type Authentication,
+  type CreatedToken,
 } from "../src/auth/index.ts";
+
+/** The tests handle tokens as text; the store hands them out as bytes. */
+const text = (created: CreatedToken) => ({ id: created.id, token: created.token.toString("ascii") });
+const textOf = (created: CreatedToken | undefined) => created && text(created);
 
 const K1 = `0x${"a1".repeat(48)}`;
 let dir: string;
@@ -37,7 +42,7 @@ function fresh(): TokenStore {
 describe("tokens", () => {
   test("authenticate by Bearer and by Basic (any username), and evaluate with the token's policies", () => {
     const store = fresh();
-    const { id, token } = store.createToken("validator client", ["signer"]);
+    const { id, token } = text(store.createToken("validator client", ["signer"]));
     expect(token).toMatch(/^sr_[A-Za-z0-9_-]{43}$/);
     expect(id).toMatch(/^tok_[0-9a-f]{16}$/);
     for (const header of [bearer(token), basic("vc", token), basic("", token)]) {
@@ -53,45 +58,45 @@ describe("tokens", () => {
 
   test("missing, malformed, unknown and wrong-but-well-formed tokens are refused", () => {
     const store = fresh();
-    const { token } = store.createToken("vc", ["signer"]);
+    const { token } = text(store.createToken("vc", ["signer"]));
     expect(store.authenticate(undefined, new Date())).toEqual({ kind: "missing" });
-    expect(store.authenticate("Bearer nope", new Date())).toEqual({ kind: "invalid", reason: "credentials are not a strongroom token" });
-    expect(store.authenticate(`Token ${token}`, new Date())).toMatchObject({ kind: "invalid", reason: expect.stringMatching(/scheme/) });
+    expect(store.authenticate("Bearer nope", new Date())).toEqual({ kind: "invalid", code: "malformed", reason: "credentials are not a strongroom token" });
+    expect(store.authenticate(`Token ${token}`, new Date())).toMatchObject({ kind: "invalid", code: "malformed", reason: expect.stringMatching(/scheme/) });
     // Same length and shape, one character different: must not pass (HMAC differs; compare is timingSafeEqual).
     const last = token.at(-1) === "A" ? "B" : "A";
     const wrong = `${token.slice(0, -1)}${last}`;
     expect(wrong.length).toBe(token.length);
-    expect(store.authenticate(bearer(wrong), new Date())).toEqual({ kind: "invalid", reason: "unknown token" });
-    expect(store.authenticate(basic("u", wrong), new Date())).toEqual({ kind: "invalid", reason: "unknown token" });
+    expect(store.authenticate(bearer(wrong), new Date())).toEqual({ kind: "invalid", code: "unknown", reason: "unknown token" });
+    expect(store.authenticate(basic("u", wrong), new Date())).toEqual({ kind: "invalid", code: "unknown", reason: "unknown token" });
     // A token of another store (another server secret) is unknown here.
     const other = TokenStore.open(join(dir, "other.json"), new Uint8Array(randomBytes(32)));
     other.putPolicy(signer);
-    expect(store.authenticate(bearer(other.createToken("x", ["signer"]).token), new Date())).toEqual({ kind: "invalid", reason: "unknown token" });
+    expect(store.authenticate(bearer(text(other.createToken("x", ["signer"])).token), new Date())).toEqual({ kind: "invalid", code: "unknown", reason: "unknown token" });
   });
 
   test("expiry: accepted before, refused at and after", () => {
     const store = fresh();
     const expiresAt = new Date(Date.now() + 60_000);
-    const { id, token } = store.createToken("short", ["signer"], expiresAt);
+    const { id, token } = text(store.createToken("short", ["signer"], expiresAt));
     expect(okId(store.authenticate(bearer(token), new Date(expiresAt.getTime() - 1)))).toBe(id);
-    expect(store.authenticate(bearer(token), expiresAt)).toEqual({ kind: "invalid", reason: "token expired" });
-    expect(store.authenticate(bearer(token), new Date(expiresAt.getTime() + 86_400_000))).toEqual({ kind: "invalid", reason: "token expired" });
+    expect(store.authenticate(bearer(token), expiresAt)).toEqual({ kind: "invalid", code: "expired", reason: "token expired" });
+    expect(store.authenticate(bearer(token), new Date(expiresAt.getTime() + 86_400_000))).toEqual({ kind: "invalid", code: "expired", reason: "token expired" });
     expect(store.listTokens().find((t) => t.id === id)?.expiresAt).toEqual(expiresAt);
     expect(() => store.createToken("past", ["signer"], new Date(Date.now() - 1))).toThrow(/already past/);
   });
 
   test("creating a token needs existing policies and a sane name", () => {
     const store = fresh();
-    expect(() => store.createToken("x", ["nosuch"])).toThrow(/no policy named "nosuch"/);
-    expect(() => store.createToken("x", [])).toThrow(/non-empty list of policy names/);
-    expect(() => store.createToken("", ["signer"])).toThrow(AuthConfigError);
-    expect(() => store.createToken("a\nb", ["signer"])).toThrow(/control characters/);
+    expect(() => text(store.createToken("x", ["nosuch"]))).toThrow(/no policy named "nosuch"/);
+    expect(() => text(store.createToken("x", []))).toThrow(/non-empty list of policy names/);
+    expect(() => text(store.createToken("", ["signer"]))).toThrow(AuthConfigError);
+    expect(() => text(store.createToken("a\nb", ["signer"]))).toThrow(/control characters/);
     expect(store.listTokens()).toEqual([]);
   });
 
   test("listTokens shows no secret", () => {
     const store = fresh();
-    const { id, token } = store.createToken("vc", ["signer"]);
+    const { id, token } = text(store.createToken("vc", ["signer"]));
     const listed = store.listTokens();
     expect(listed).toEqual([{ id, name: "vc", policies: ["signer"], createdAt: expect.any(Date) }]);
     expect(JSON.stringify(listed)).not.toContain(token.slice(3));
@@ -103,7 +108,7 @@ describe("tokens", () => {
 
   test("the hot path is cheap", () => {
     const store = fresh();
-    const { token } = store.createToken("vc", ["signer"]);
+    const { token } = text(store.createToken("vc", ["signer"]));
     const header = bearer(token);
     const now = new Date();
     const started = performance.now();
@@ -115,7 +120,7 @@ describe("tokens", () => {
 describe("policies in the store", () => {
   test("a changed policy applies to its tokens at once; one in use cannot be deleted", () => {
     const store = fresh();
-    const { id, token } = store.createToken("vc", ["signer"]);
+    const { id, token } = text(store.createToken("vc", ["signer"]));
     const req = { scope: "sign", publicKey: K1, operation: "BLOCK_V2", sourceAddress: "10.1.1.1" } as const;
     const policiesOf = () => {
       const auth = store.authenticate(bearer(token), new Date());
@@ -139,23 +144,28 @@ describe("policies in the store", () => {
     expect(store.getPolicy("signer")?.rules).toHaveLength(1);
   });
 
-  test("an `unauthenticated` policy serves requests without credentials, never wrong ones", () => {
-    const store = fresh();
-    expect(store.authenticate(undefined, new Date())).toEqual({ kind: "missing" });
-    store.putPolicy({ name: UNAUTHENTICATED_POLICY, rules: [{ effect: "allow", scopes: "*", keys: "*", operations: "*", cidrs: ["127.0.0.0/8", "::1"] }] });
+  test("an `unauthenticated` policy, set only by configuration, serves requests without credentials, never wrong ones", () => {
+    const loopback = [{ effect: "allow", scopes: "*", keys: "*", operations: "*", cidrs: ["127.0.0.0/8", "::1"] }];
+    expect(fresh().authenticate(undefined, new Date())).toEqual({ kind: "missing" });
+    // Not through the store: removing it from the configuration must turn it off.
+    expect(() => fresh().putPolicy({ name: UNAUTHENTICATED_POLICY, rules: loopback })).toThrow(/set only by configuration/);
+    expect(() => TokenStore.open(path, secret, { unauthenticated: [{ effect: "allow" }] })).toThrow(/unauthenticated policy.*rules\[0\]\.scopes: missing/);
+    const store = TokenStore.open(path, secret, { unauthenticated: { rules: loopback } });
+    expect(store.listPolicies().map((p) => p.name)).toEqual(["signer"]);
+    expect(TokenStore.open(path, secret).authenticate(undefined, new Date())).toEqual({ kind: "missing" });
     const auth = store.authenticate(undefined, new Date());
     expect(auth.kind).toBe("anonymous");
     if (auth.kind !== "anonymous") return;
     expect(evaluate(auth.policies, { scope: "sign", publicKey: K1, operation: "BLOCK_V2", sourceAddress: "::ffff:127.0.0.1" }).allowed).toBe(true);
     expect(evaluate(auth.policies, { scope: "sign", publicKey: K1, operation: "BLOCK_V2", sourceAddress: "10.0.0.1" }).allowed).toBe(false);
-    expect(store.authenticate(bearer(`sr_${"A".repeat(43)}`), new Date())).toEqual({ kind: "invalid", reason: "unknown token" });
+    expect(store.authenticate(bearer(`sr_${"A".repeat(43)}`), new Date())).toEqual({ kind: "invalid", code: "unknown", reason: "unknown token" });
   });
 });
 
 describe("state file", () => {
   test("is created at once with mode 0600, holds only HMACs, and leaves no temp files", () => {
     const store = fresh();
-    const created = [store.createToken("a", ["signer"]), store.createToken("b", ["signer"])];
+    const created = [text(store.createToken("a", ["signer"])), text(store.createToken("b", ["signer"]))];
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir)).toEqual(["auth.json"]);
     const file = readFileSync(path, "utf8");
@@ -187,7 +197,7 @@ describe("state file", () => {
     // A second name for the current file: an in-place rewrite would change what it shows; a rename leaves it be.
     const before = readFileSync(path, "utf8");
     linkSync(path, join(dir, "old-link"));
-    const { id } = store.createToken("a", ["signer"]);
+    const { id } = text(store.createToken("a", ["signer"]));
     expect(readFileSync(join(dir, "old-link"), "utf8")).toBe(before);
     expect(readFileSync(path, "utf8")).not.toBe(before);
     expect(statSync(path).ino).not.toBe(statSync(join(dir, "old-link")).ino);
@@ -205,7 +215,7 @@ describe("state file", () => {
     const store = TokenStore.open(join(sub, "auth.json"), secret);
     store.putPolicy(signer);
     rmSync(sub, { recursive: true }); // the next write cannot happen, root or not
-    expect(() => store.createToken("a", ["signer"])).toThrow(/ENOENT/);
+    expect(() => text(store.createToken("a", ["signer"]))).toThrow(/ENOENT/);
     expect(store.listTokens()).toEqual([]);
     expect(() => store.putPolicy({ name: "other", rules: [] })).toThrow(/ENOENT/);
     expect(store.listPolicies().map((p) => p.name)).toEqual(["signer"]);
@@ -214,31 +224,31 @@ describe("state file", () => {
   test("survives reopening: tokens, policies and expiries are kept", () => {
     const first = fresh();
     const expiresAt = new Date(Date.now() + 3_600_000);
-    const a = first.createToken("a", ["signer"], expiresAt);
-    const b = first.createToken("b", ["signer"]);
+    const a = text(first.createToken("a", ["signer"], expiresAt));
+    const b = text(first.createToken("b", ["signer"]));
     const reopened = TokenStore.open(path, secret);
     expect(reopened.listTokens()).toEqual(first.listTokens());
     expect(reopened.listPolicies()).toEqual(first.listPolicies());
     expect(okId(reopened.authenticate(bearer(a.token), new Date()))).toBe(a.id);
     expect(okId(reopened.authenticate(basic("x", b.token), new Date()))).toBe(b.id);
-    expect(reopened.authenticate(bearer(a.token), expiresAt)).toEqual({ kind: "invalid", reason: "token expired" });
+    expect(reopened.authenticate(bearer(a.token), expiresAt)).toEqual({ kind: "invalid", code: "expired", reason: "token expired" });
   });
 
   test("revocation is immediate and persisted", () => {
     const store = fresh();
-    const a = store.createToken("a", ["signer"]);
-    const b = store.createToken("b", ["signer"]);
+    const a = text(store.createToken("a", ["signer"]));
+    const b = text(store.createToken("b", ["signer"]));
     expect(store.revokeToken(a.id)).toBe(true);
-    expect(store.authenticate(bearer(a.token), new Date())).toEqual({ kind: "invalid", reason: "unknown token" });
+    expect(store.authenticate(bearer(a.token), new Date())).toEqual({ kind: "invalid", code: "unknown", reason: "unknown token" });
     expect(okId(store.authenticate(bearer(b.token), new Date()))).toBe(b.id);
     expect(store.revokeToken(a.id)).toBe(false);
     const reopened = TokenStore.open(path, secret);
-    expect(reopened.authenticate(bearer(a.token), new Date())).toEqual({ kind: "invalid", reason: "unknown token" });
+    expect(reopened.authenticate(bearer(a.token), new Date())).toEqual({ kind: "invalid", code: "unknown", reason: "unknown token" });
     expect(reopened.listTokens().map((t) => t.id)).toEqual([b.id]);
   });
 
   test("a different server secret is reported on load", () => {
-    fresh().createToken("a", ["signer"]);
+    text(fresh().createToken("a", ["signer"]));
     expect(() => TokenStore.open(path, new Uint8Array(randomBytes(32)))).toThrow(/written with a different server secret/);
   });
 
@@ -252,8 +262,8 @@ describe("state file", () => {
     /** A valid state with two tokens, as JSON, to be spoiled. */
     const valid = () => {
       const store = fresh();
-      store.createToken("a", ["signer"]);
-      store.createToken("b", ["signer"]);
+      text(store.createToken("a", ["signer"]));
+      text(store.createToken("b", ["signer"]));
       return JSON.parse(readFileSync(path, "utf8"));
     };
     const cases: Array<[string, (s: any) => unknown, RegExp]> = [
@@ -296,7 +306,7 @@ describe("state file", () => {
 describe("bootstrap", () => {
   test("an admin token is created once on an empty state, and never again", () => {
     const store = TokenStore.open(path, secret);
-    const boot = store.bootstrapIfEmpty();
+    const boot = textOf(store.bootstrapIfEmpty());
     expect(boot).toBeDefined();
     if (boot === undefined) return;
     expect(boot.token).toMatch(/^sr_[A-Za-z0-9_-]{43}$/);

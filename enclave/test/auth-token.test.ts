@@ -10,25 +10,30 @@ import {
 
 const TOKEN_SHAPE = /^sr_[A-Za-z0-9_-]{43}$/;
 const basic = (userPass: string) => `Basic ${Buffer.from(userPass, "utf8").toString("base64")}`;
+const newToken = () => generateToken().toString("ascii");
 const text = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : Buffer.from(bytes).toString("utf8"));
 
 describe("token format", () => {
-  test("sr_ + 43 base64url characters, 256 bits that decode back, all different", () => {
+  test("bytes: sr_ + 43 base64url characters (258 random bits, at least 32 bytes decoded), all different, every character used", () => {
     const seen = new Set<string>();
+    const characters = new Set<string>();
     for (let i = 0; i < 200; i++) {
-      const token = generateToken();
+      const bytes = generateToken();
+      expect(bytes).toBeInstanceOf(Uint8Array);
+      const token = bytes.toString("ascii");
       expect(token).toMatch(TOKEN_SHAPE);
       expect(token.length).toBe(TOKEN_LENGTH);
-      const raw = Buffer.from(token.slice(3), "base64url");
-      expect(raw.length).toBe(32);
-      expect(raw.toString("base64url")).toBe(token.slice(3));
+      expect(Buffer.from(token.slice(3), "base64url").length).toBe(32);
+      for (const c of token.slice(3)) characters.add(c);
       seen.add(token);
     }
     expect(seen.size).toBe(200);
+    // 8,600 draws from 64 characters: a biased or truncated alphabet would leave some out.
+    expect(characters.size).toBe(64);
   });
 
   test("hasTokenShape accepts tokens and refuses near misses", () => {
-    const token = generateToken();
+    const token = newToken();
     expect(hasTokenShape(Buffer.from(token))).toBe(true);
     expect(hasTokenShape(Buffer.from(token.slice(0, -1)))).toBe(false);
     expect(hasTokenShape(Buffer.from(`${token}A`))).toBe(false);
@@ -40,7 +45,7 @@ describe("token format", () => {
 });
 
 describe("Authorization header", () => {
-  const token = generateToken();
+  const token = newToken();
 
   test.each([
     ["Bearer", `Bearer ${token}`],

@@ -47,6 +47,7 @@ export {
   SCOPES,
   OPERATIONS,
   UNAUTHENTICATED_POLICY,
+  ANY,
   parsePolicy,
   evaluate,
   allowEverything,
@@ -79,5 +80,7 @@ export {
   BOOTSTRAP_TOKEN_NAME,
   type TokenInfo,
   type CreatedToken,
+  type InvalidCredentials,
+  type StoreOptions,
   type Authentication,
 } from "./store.ts";

@@ -35,12 +35,22 @@ export interface Policy {
   readonly rules: readonly PolicyRule[];
 }
 
+/**
+ * Stands for a key or operation not known yet (a signing request before its
+ * body is read) or "some key" (may this caller list any key at all?). An
+ * allow rule matches it whatever it lists; a deny rule only when it says `*`.
+ * So a request with ANY is refused only when no concrete value can be allowed;
+ * it is a pre-check (it may pass where every concrete value is then refused),
+ * and the concrete check must follow once the value is known.
+ */
+export const ANY: unique symbol = Symbol("any");
+
 export interface AccessRequest {
   readonly scope: Scope;
   /** The validator key the request concerns, if any. */
-  readonly publicKey?: string | undefined;
+  readonly publicKey?: string | typeof ANY | undefined;
   /** The Web3Signer signing type, for `sign` requests. */
-  readonly operation?: string | undefined;
+  readonly operation?: string | typeof ANY | undefined;
   /** The peer address of the connection (`socket.remoteAddress`). */
   readonly sourceAddress: string;
 }
@@ -163,9 +173,11 @@ function compiled(policy: Policy): readonly CompiledRule[] {
   return rules;
 }
 
-/** `*` matches anything, an absent value included; a list matches only a present value on it. */
-function member(set: ReadonlySet<string> | undefined, value: string | undefined): boolean {
-  return set === undefined || (value !== undefined && set.has(value));
+/** `*` matches anything, an absent value included; a list matches only a present value on it, or ANY in an allow rule. */
+function member(set: ReadonlySet<string> | undefined, value: string | typeof ANY | undefined, effect: Effect): boolean {
+  if (set === undefined) return true;
+  if (value === ANY) return effect === "allow";
+  return value !== undefined && set.has(value);
 }
 
 /**
@@ -177,16 +189,16 @@ function member(set: ReadonlySet<string> | undefined, value: string | undefined)
 export function evaluate(policies: readonly Policy[], request: AccessRequest): Decision {
   const address = parseAddress(request.sourceAddress, true);
   if (address === undefined) return { allowed: false, reason: "the source address of the request is not an IP address" };
-  const key = request.publicKey === undefined ? undefined : (canonicalPublicKey(request.publicKey) ?? request.publicKey);
+  const key = request.publicKey === undefined || request.publicKey === ANY ? request.publicKey : (canonicalPublicKey(request.publicKey) ?? request.publicKey);
   const operation = request.operation;
   let allowed = false;
   for (const policy of policies) {
     for (const rule of compiled(policy)) {
       if (allowed && rule.effect === "allow") continue;
       if (
-        member(rule.scopes, request.scope) &&
-        member(rule.keys, key) &&
-        member(rule.operations, operation) &&
+        member(rule.scopes, request.scope, rule.effect) &&
+        member(rule.keys, key, rule.effect) &&
+        member(rule.operations, operation, rule.effect) &&
         (rule.cidrs === undefined || rule.cidrs.some((cidr) => cidrContains(cidr, address)))
       ) {
         if (rule.effect === "deny") return { allowed: false, reason: `denied by rule ${rule.index} of policy "${policy.name}"` };
@@ -195,7 +207,11 @@ export function evaluate(policies: readonly Policy[], request: AccessRequest): D
     }
   }
   if (allowed) return { allowed: true };
-  const what = [request.scope, key === undefined ? "" : ` for ${key.slice(0, 98)}`, operation === undefined ? "" : ` (${String(operation).slice(0, 40)})`].join("");
+  const what = [
+    request.scope,
+    key === undefined ? "" : key === ANY ? " for any key" : ` for ${key.slice(0, 98)}`,
+    operation === undefined || operation === ANY ? "" : ` (${operation.slice(0, 40)})`,
+  ].join("");
   return { allowed: false, reason: `no policy allows ${what} from ${request.sourceAddress}` };
 }
 

@@ -24,9 +24,12 @@ export interface TokenInfo {
 
 export interface CreatedToken {
   readonly id: string;
-  /** The plaintext token. It exists nowhere else: show it once, never log it. */
-  readonly token: string;
+  /** The plaintext token's ASCII bytes. It exists nowhere else: show it once, never log it, then zero it. */
+  readonly token: Buffer;
 }
+
+/** Why credentials were refused, as counted in metrics. */
+export type InvalidCredentials = "malformed" | "unknown" | "expired" | "policy_gone";
 
 export type Authentication =
   | { readonly kind: "ok"; readonly tokenId: string; readonly policies: readonly Policy[] }
@@ -35,16 +38,23 @@ export type Authentication =
   /** No credentials and no `unauthenticated` policy: refuse (401). */
   | { readonly kind: "missing" }
   /** Credentials that are malformed, unknown, or expired (401). Reasons never quote the credentials. */
-  | { readonly kind: "invalid"; readonly reason: string };
+  | { readonly kind: "invalid"; readonly code: InvalidCredentials; readonly reason: string };
 
 interface TokenRecord extends TokenInfo {
   readonly hmac: Buffer;
   readonly hmacHex: string;
 }
 
-interface StoreOptions {
+export interface StoreOptions {
   /** The clock for createdAt and expiry checks at creation (tests). */
   readonly now?: () => Date;
+  /**
+   * The rules for requests without credentials (the `unauthenticated`
+   * policy): a list of rules or `{ rules }`. Configuration only: never
+   * stored, never managed through the API, so removing it from the
+   * configuration turns it off.
+   */
+  readonly unauthenticated?: unknown;
 }
 
 const TOKEN_ID = /^tok_[0-9a-f]{16}$/;
@@ -63,6 +73,20 @@ function parseDate(value: unknown, where: string): Date {
     throw new AuthConfigError(`${where}: not an ISO-8601 UTC timestamp`);
   }
   return new Date(value);
+}
+
+/** A stored policy: any name but `unauthenticated`, which only the configuration sets. */
+function parseStoredPolicy(json: unknown, where: string): Policy {
+  const policy = parsePolicy(json, where);
+  if (policy.name === UNAUTHENTICATED_POLICY) {
+    throw new AuthConfigError(`${where}: the "${UNAUTHENTICATED_POLICY}" policy is set only by configuration (--auth-unauthenticated-policy), never stored`);
+  }
+  return policy;
+}
+
+function parseUnauthenticated(json: unknown): Policy {
+  const rules = typeof json === "object" && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>)["rules"] : json;
+  return parsePolicy({ name: UNAUTHENTICATED_POLICY, rules }, "the unauthenticated policy");
 }
 
 /** Writes data to path so that readers see the old file or the new one, never a part: temp file, fsync, rename, fsync of the directory. */
@@ -116,12 +140,14 @@ export class TokenStore {
   readonly #policies = new Map<string, Policy>();
   readonly #byHmac = new Map<string, TokenRecord>();
   readonly #byId = new Map<string, TokenRecord>();
+  readonly #anonymous: readonly Policy[] | undefined;
   #bootstrapped = false;
 
   private constructor(path: string, key: KeyObject, options: StoreOptions) {
     this.#path = path;
     this.#key = key;
     this.#now = options.now ?? (() => new Date());
+    this.#anonymous = options.unauthenticated === undefined ? undefined : [parseUnauthenticated(options.unauthenticated)];
     this.#secretCheck = createHmac("sha256", key).update(SECRET_CHECK_INPUT).digest("hex");
   }
 
@@ -178,7 +204,7 @@ export class TokenStore {
     const policies = state["policies"];
     if (!Array.isArray(policies)) throw new AuthConfigError(`${where}: policies must be a list`);
     policies.forEach((raw, i) => {
-      const policy = parsePolicy(raw, `${where}: policies[${i}]`);
+      const policy = parseStoredPolicy(raw, `${where}: policies[${i}]`);
       if (this.#policies.has(policy.name)) throw new AuthConfigError(`${where}: policies[${i}]: a second policy named "${policy.name}"`);
       this.#policies.set(policy.name, policy);
     });
@@ -269,15 +295,20 @@ export class TokenStore {
    */
   createToken(name: string, policies: readonly string[], expiresAt?: Date): CreatedToken {
     const { record, token } = this.#mint(name, this.#checkPolicyNames(policies, "token policies"), expiresAt);
-    this.#change(
-      () => this.#insert(record),
-      () => this.#remove(record),
-    );
+    try {
+      this.#change(
+        () => this.#insert(record),
+        () => this.#remove(record),
+      );
+    } catch (error) {
+      token.fill(0);
+      throw error;
+    }
     return { id: record.id, token };
   }
 
   /** A new token and its record, not yet stored. */
-  #mint(name: string, policies: readonly string[], expiresAt: Date | undefined): { record: TokenRecord; token: string } {
+  #mint(name: string, policies: readonly string[], expiresAt: Date | undefined): { record: TokenRecord; token: Buffer } {
     checkTokenName(name, "token name");
     const createdAt = new Date(this.#now().getTime());
     if (expiresAt !== undefined) {
@@ -287,9 +318,7 @@ export class TokenStore {
       if (expiresAt.getTime() <= createdAt.getTime()) throw new AuthConfigError("token expiry: already past");
     }
     const token = generateToken();
-    const tokenBytes = Buffer.from(token, "utf8");
-    const hmac = this.#mac(tokenBytes);
-    tokenBytes.fill(0);
+    const hmac = this.#mac(token);
     let id: string;
     do id = `tok_${randomBytes(8).toString("hex")}`;
     while (this.#byId.has(id));
@@ -340,7 +369,7 @@ export class TokenStore {
 
   /** Adds or replaces a policy (validated first). Tokens using it see the change at once. */
   putPolicy(json: unknown): Policy {
-    const policy = parsePolicy(json);
+    const policy = parseStoredPolicy(json, "policy");
     const previous = this.#policies.get(policy.name);
     this.#change(
       () => this.#policies.set(policy.name, policy),
@@ -411,20 +440,17 @@ export class TokenStore {
    */
   authenticate(authorizationHeader: string | undefined, now: Date = new Date()): Authentication {
     const parsed = readAuthorization(authorizationHeader);
-    if (parsed.kind === "missing") {
-      const anonymous = this.#policies.get(UNAUTHENTICATED_POLICY);
-      return anonymous === undefined ? { kind: "missing" } : { kind: "anonymous", policies: [anonymous] };
-    }
-    if (parsed.kind === "malformed") return { kind: "invalid", reason: parsed.reason };
+    if (parsed.kind === "missing") return this.#anonymous === undefined ? { kind: "missing" } : { kind: "anonymous", policies: this.#anonymous };
+    if (parsed.kind === "malformed") return { kind: "invalid", code: "malformed", reason: parsed.reason };
     const mac = this.#mac(parsed.token);
     parsed.token.fill(0);
     const record = this.#byHmac.get(mac.toString("hex"));
-    if (record === undefined || !timingSafeEqual(record.hmac, mac)) return { kind: "invalid", reason: "unknown token" };
-    if (record.expiresAt !== undefined && now.getTime() >= record.expiresAt.getTime()) return { kind: "invalid", reason: "token expired" };
+    if (record === undefined || !timingSafeEqual(record.hmac, mac)) return { kind: "invalid", code: "unknown", reason: "unknown token" };
+    if (record.expiresAt !== undefined && now.getTime() >= record.expiresAt.getTime()) return { kind: "invalid", code: "expired", reason: "token expired" };
     const policies: Policy[] = [];
     for (const name of record.policies) {
       const policy = this.#policies.get(name);
-      if (policy === undefined) return { kind: "invalid", reason: `the token's policy "${name}" no longer exists` };
+      if (policy === undefined) return { kind: "invalid", code: "policy_gone", reason: `the token's policy "${name}" no longer exists` };
       policies.push(policy);
     }
     return { kind: "ok", tokenId: record.id, policies };

@@ -6,14 +6,22 @@ export const TOKEN_LENGTH = TOKEN_PREFIX.length + 43;
 /** Longer Authorization headers are refused unread. */
 export const MAX_AUTHORIZATION_LENGTH = 1024;
 
-/** A new token: `sr_` + base64url of 32 random bytes. The random bytes are zeroed. */
-export function generateToken(): string {
-  const raw = randomBytes(32);
-  try {
-    return TOKEN_PREFIX + raw.toString("base64url");
-  } finally {
-    raw.fill(0);
-  }
+const BASE64URL_ALPHABET = Buffer.from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", "ascii");
+
+/**
+ * A new token, as bytes (a secret never becomes a string): `sr_` and 43
+ * base64url characters, each carrying 6 uniformly random bits (258 bits in
+ * all). The random bytes are zeroed; the caller zeroes the token once it has
+ * been shown.
+ */
+export function generateToken(): Buffer {
+  const characters = TOKEN_LENGTH - TOKEN_PREFIX.length;
+  const raw = randomBytes(characters);
+  const token = Buffer.alloc(TOKEN_LENGTH);
+  token.write(TOKEN_PREFIX, 0, "ascii");
+  for (let i = 0; i < characters; i++) token[TOKEN_PREFIX.length + i] = BASE64URL_ALPHABET[raw[i]! & 63]!;
+  raw.fill(0);
+  return token;
 }
 
 const isBase64Url = (byte: number) =>
