@@ -32,6 +32,7 @@ const keys = interopKeyConfigDir(4);
 beforeAll(async () => {
   signer = startCli([
     "signer",
+    "--auth-unauthenticated-policy=loopback",
     "--http-port=0",
     `--key-config-path=${keys.dir}`,
     "--slashing-protection-in-memory",

@@ -98,7 +98,7 @@ describe("strongroom signer with Web3Signer key files", () => {
   afterAll(() => cli?.stop());
 
   test("loads every good key, reports each broken file by name, and signs", async () => {
-    cli = startCli(["signer", `--config=${config}`, `--keystores-path=${keystoresDir}`], {
+    cli = startCli(["signer", `--config=${config}`, `--keystores-path=${keystoresDir}`, "--auth-unauthenticated-policy=loopback"], {
       STRONGROOM_KEYSTORES_PASSWORDS_PATH: passwordsDir,
       STRONGROOM_NETWORK: "hoodi",
     });

@@ -18,7 +18,7 @@ test("a stopped PostgreSQL means 503 for blocks and attestations, and signing re
   server = await startPostgresServer();
   const dbUrl = await server.createDatabase("failclosed");
   const keys = interopKeyConfigDir(2);
-  signer = startCli(["signer", "--http-port=0", `--key-config-path=${keys.dir}`, `--slashing-protection-db-url=${dbUrl}`, "--slashing-protection-db-timeout-ms=500"]);
+  signer = startCli(["signer", "--auth-unauthenticated-policy=loopback", "--http-port=0", `--key-config-path=${keys.dir}`, `--slashing-protection-db-url=${dbUrl}`, "--slashing-protection-db-timeout-ms=500"]);
   const url = (await signer.waitForOutput(/"url":"(http:\/\/[^"]+)"/))[1]!;
   const sign = async (body: Record<string, unknown>, key = keys.publicKeys[0]!) => {
     const res = await fetch(`${url}/api/v1/eth2/sign/${key}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });

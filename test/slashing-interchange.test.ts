@@ -20,7 +20,7 @@ function interchange(data: unknown[], gvr = MAINNET_GVR): string {
 
 /** Runs a signer on `url` for the duration of `work`, returning the statuses of the requests it sends. */
 async function withSigner<T>(url: string, run: (sign: (body: Record<string, unknown>) => Promise<number>) => Promise<T>): Promise<T> {
-  const signer = startCli(["signer", "--http-port=0", `--key-config-path=${keys.dir}`, `--slashing-protection-db-url=${url}`]);
+  const signer = startCli(["signer", "--auth-unauthenticated-policy=loopback", "--http-port=0", `--key-config-path=${keys.dir}`, `--slashing-protection-db-url=${url}`]);
   try {
     const base = (await signer.waitForOutput(/"url":"(http:\/\/[^"]+)"/))[1]!;
     await signer.waitForOutput(/key loading finished/);

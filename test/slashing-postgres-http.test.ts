@@ -11,6 +11,7 @@ import { pino } from "pino";
 import { attestationRequest, blockRequest, MAINNET_GVR } from "./support/mainnet-requests.ts";
 import { startPgWireProxy, type PgWireProxy } from "./support/pg-wire-proxy.ts";
 import { startPostgresServer, type PostgresServer } from "./support/postgres-server.ts";
+import { openTestAuth } from "../enclave/test/harness.ts";
 
 let server: PostgresServer;
 let proxy: PgWireProxy;
@@ -32,6 +33,7 @@ beforeAll(async () => {
     keySources: {},
     inMemoryKeys: [{ secretKey: secret.slice(), source: "interop 5" }],
     slashingProtection: { url: viaProxy.href, timeoutMs: 5_000 },
+    auth: openTestAuth(),
     signingThreads: 1,
     log: pino({ level: "silent" }),
   });

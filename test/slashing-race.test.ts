@@ -70,7 +70,7 @@ describe.each([
       signers.push(
         // A generous database bound: this test is about correctness under races, on a database sharing two cores with everything else.
         startCli(
-          ["signer", "--http-port=0", `--key-config-path=${keys.dir}`, `--slashing-protection-db-url=${dbUrl}`, "--slashing-protection-db-timeout-ms=30000", "--signing-threads=1"],
+          ["signer", "--auth-unauthenticated-policy=loopback", "--http-port=0", `--key-config-path=${keys.dir}`, `--slashing-protection-db-url=${dbUrl}`, "--slashing-protection-db-timeout-ms=30000", "--signing-threads=1"],
           env,
         ),
       );

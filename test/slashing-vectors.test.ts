@@ -19,6 +19,7 @@ import { startSigner } from "@strongroom/enclave";
 import { pino } from "pino";
 import { isZeroRoot, loadVectors, type VectorFile } from "../packages/slashing/test/vectors.ts";
 import { dynamoFixture, pgliteFixture, postgresFixture, type BackendFixture } from "./support/slashing-backends.ts";
+import { openTestAuth } from "../enclave/test/harness.ts";
 
 // Every fork from genesis, so that BLOCK_V2 carries a block header at any slot.
 const NETWORK_YAML = `
@@ -89,6 +90,7 @@ async function runVectorFile(file: VectorFile, dbUrl: string): Promise<void> {
     keySources: {},
     inMemoryKeys: [0, 1, 2].map((i) => ({ secretKey: interopSecretKey(i), source: `interop ${i}` })),
     slashingProtection: { url: dbUrl, timeoutMs: 10_000 },
+    auth: openTestAuth(),
     signingThreads: 1,
     decryptionThreads: 1,
     log: pino({ level: "silent" }),

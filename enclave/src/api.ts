@@ -3,7 +3,21 @@ import { createRouter, type Route } from "./http/router.ts";
 import type { SignerContext } from "./routes/context.ts";
 import { handleHealthcheck, handlePublicKeys, handleUpcheck } from "./routes/health.ts";
 import { handleDeleteKeystores, handleImportKeystores, handleListKeystores } from "./routes/keymanager.ts";
+import {
+  handleCreatePolicy,
+  handleCreateToken,
+  handleDeletePolicy,
+  handleGetPolicy,
+  handleListPolicies,
+  handleListTokens,
+  handleResumeSigning,
+  handleRevokeToken,
+  handleSigningState,
+  handleUpdatePolicy,
+} from "./routes/manage.ts";
+import { handleMetrics } from "./routes/metrics.ts";
 import { handleSign } from "./routes/sign.ts";
+import { handleExportSlashingProtection } from "./routes/slashing-export.ts";
 
 export interface HttpTimeouts {
   /** A client must have sent all request headers within this time. */
@@ -14,17 +28,41 @@ export interface HttpTimeouts {
 
 export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestMs: 30_000 };
 
-/** The Web3Signer-compatible eth2 API plus the Key Manager API, over plain node:http. */
-export function createApiServer(ctx: SignerContext, timeouts: HttpTimeouts): Server {
-  const routes: Route[] = [
-    { name: "upcheck", method: "GET", path: /^\/upcheck$/, handler: (_req, res) => handleUpcheck(res) },
-    { name: "healthcheck", method: "GET", path: /^\/healthcheck$/, handler: (_req, res) => handleHealthcheck(ctx, res) },
-    { name: "public_keys", method: "GET", path: /^\/api\/v1\/eth2\/publicKeys$/, handler: (_req, res) => handlePublicKeys(ctx, res) },
-    { name: "sign", method: "POST", path: /^\/api\/v1\/eth2\/sign\/([^/]*)$/, handler: (req, res, [id], info) => handleSign(ctx, req, res, id!, info) },
-    { name: "keystores_list", method: "GET", path: /^\/eth\/v1\/keystores$/, handler: (_req, res) => handleListKeystores(ctx, res) },
-    { name: "keystores_import", method: "POST", path: /^\/eth\/v1\/keystores$/, handler: (req, res) => handleImportKeystores(ctx, req, res) },
-    { name: "keystores_delete", method: "DELETE", path: /^\/eth\/v1\/keystores$/, handler: (req, res) => handleDeleteKeystores(ctx, req, res) },
+const MANAGE = "/api/v1/strongroom";
+const NAME = "([^/]+)";
+
+/**
+ * The routes and the scope each needs: Web3Signer's eth2 API, the Key Manager
+ * API, strongroom's management API and metrics. Only /upcheck and
+ * /healthcheck are open (load balancers and liveness probes carry no token).
+ */
+function routes(ctx: SignerContext): Route[] {
+  const at = (path: string) => new RegExp(`^${path}$`);
+  return [
+    { name: "upcheck", method: "GET", path: at("/upcheck"), handler: (_req, res) => handleUpcheck(res) },
+    { name: "healthcheck", method: "GET", path: at("/healthcheck"), handler: (_req, res) => handleHealthcheck(ctx, res) },
+    { name: "public_keys", method: "GET", path: at("/api/v1/eth2/publicKeys"), scope: "public_keys", perKey: true, handler: (_req, res, r) => handlePublicKeys(ctx, res, r) },
+    { name: "sign", method: "POST", path: at("/api/v1/eth2/sign/([^/]*)"), scope: "sign", perKey: true, admission: true, handler: (req, res, r) => handleSign(ctx, req, res, r) },
+    { name: "keystores_list", method: "GET", path: at("/eth/v1/keystores"), scope: "keymanager_read", perKey: true, handler: (_req, res, r) => handleListKeystores(ctx, res, r) },
+    { name: "keystores_import", method: "POST", path: at("/eth/v1/keystores"), scope: "keymanager_write", perKey: true, handler: (req, res, r) => handleImportKeystores(ctx, req, res, r) },
+    { name: "keystores_delete", method: "DELETE", path: at("/eth/v1/keystores"), scope: "keymanager_write", perKey: true, handler: (req, res, r) => handleDeleteKeystores(ctx, req, res, r) },
+    { name: "slashing_export", method: "GET", path: at(`${MANAGE}/slashing-protection`), scope: "slashing_export", perKey: true, handler: (req, res, r) => handleExportSlashingProtection(ctx, req, res, r) },
+    { name: "tokens_list", method: "GET", path: at(`${MANAGE}/tokens`), scope: "manage", handler: (_req, res) => handleListTokens(ctx, res) },
+    { name: "tokens_create", method: "POST", path: at(`${MANAGE}/tokens`), scope: "manage", handler: (req, res, r) => handleCreateToken(ctx, req, res, r) },
+    { name: "tokens_revoke", method: "DELETE", path: at(`${MANAGE}/tokens/${NAME}`), scope: "manage", handler: (_req, res, r) => handleRevokeToken(ctx, res, r) },
+    { name: "policies_list", method: "GET", path: at(`${MANAGE}/policies`), scope: "manage", handler: (_req, res) => handleListPolicies(ctx, res) },
+    { name: "policies_create", method: "POST", path: at(`${MANAGE}/policies`), scope: "manage", handler: (req, res, r) => handleCreatePolicy(ctx, req, res, r) },
+    { name: "policies_get", method: "GET", path: at(`${MANAGE}/policies/${NAME}`), scope: "manage", handler: (_req, res, r) => handleGetPolicy(ctx, res, r) },
+    { name: "policies_update", method: "PUT", path: at(`${MANAGE}/policies/${NAME}`), scope: "manage", handler: (req, res, r) => handleUpdatePolicy(ctx, req, res, r) },
+    { name: "policies_delete", method: "DELETE", path: at(`${MANAGE}/policies/${NAME}`), scope: "manage", handler: (_req, res, r) => handleDeletePolicy(ctx, res, r) },
+    { name: "signing_state", method: "GET", path: at(`${MANAGE}/signing`), scope: "manage", handler: (_req, res) => handleSigningState(ctx, res) },
+    { name: "signing_resume", method: "POST", path: at(`${MANAGE}/signing/resume`), scope: "manage", handler: (_req, res, r) => handleResumeSigning(ctx, res, r) },
+    { name: "metrics", method: "GET", path: at("/metrics"), scope: "metrics", handler: (_req, res) => handleMetrics(ctx.metrics, res) },
   ];
+}
+
+/** The HTTP API over plain node:http. */
+export function createApiServer(ctx: SignerContext, timeouts: HttpTimeouts): Server {
   const server = createServer(
     {
       keepAliveTimeout: 65_000,
@@ -33,7 +71,12 @@ export function createApiServer(ctx: SignerContext, timeouts: HttpTimeouts): Ser
       // Slow clients are cut off close to their deadline, not up to 30 s after it (Node's default check interval).
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, timeouts.headersMs / 4)),
     },
-    createRouter(routes, ctx.log, (route, info, status) => ctx.metrics.countRequest(route, info.type ?? "", status)),
+    createRouter(routes(ctx), {
+      log: ctx.log,
+      access: ctx.access,
+      admission: ctx.admission,
+      onAnswered: (route, info, status) => ctx.metrics.countRequest(route, info.type ?? "", status),
+    }),
   );
   // A client that is too slow or sends garbage at the HTTP layer gets a status and a closed socket, never a crash.
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {

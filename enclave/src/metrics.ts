@@ -56,27 +56,36 @@ export class SignerMetrics {
     registers: [this.registry],
   });
 
-  private readonly requestCounters = new Map<string, { inc(): void }>();
-  private readonly signingTimers = new Map<string, { observe(seconds: number): void }>();
+  readonly authRefusals = new Counter({
+    name: "strongroom_auth_refusals_total",
+    help: "Requests refused by authentication (401: missing, malformed, unknown, expired, policy_gone) or by policy (403: forbidden)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
 
-  /** Counts one answered request; label children are cached, as this runs for every request. */
-  countRequest(route: string, type: string, status: number): void {
-    const key = `${route}|${type}|${status}`;
-    let counter = this.requestCounters.get(key);
-    if (counter === undefined) {
-      counter = this.requests.labels(route, type, String(status));
-      this.requestCounters.set(key, counter);
+  /** Label children by their labels: looked up for every request, so made once. */
+  private readonly children = new Map<string, object>();
+
+  private child<T extends object>(key: string, make: () => T): T {
+    let child = this.children.get(key) as T | undefined;
+    if (child === undefined) {
+      child = make();
+      this.children.set(key, child);
     }
-    counter.inc();
+    return child;
+  }
+
+  /** Counts one answered request. */
+  countRequest(route: string, type: string, status: number): void {
+    this.child(`requests|${route}|${type}|${status}`, () => this.requests.labels(route, type, String(status))).inc();
+  }
+
+  countAuthRefusal(reason: string): void {
+    this.child(`auth|${reason}`, () => this.authRefusals.labels(reason)).inc();
   }
 
   observeSigning(type: string, seconds: number): void {
-    let timer = this.signingTimers.get(type);
-    if (timer === undefined) {
-      timer = this.signingDuration.labels(type);
-      this.signingTimers.set(type, timer);
-    }
-    timer.observe(seconds);
+    this.child(`signing|${type}`, () => this.signingDuration.labels(type)).observe(seconds);
   }
 
   constructor(keys: () => { total: number; loaded: number; failed: number; active: number }) {

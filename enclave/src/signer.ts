@@ -6,7 +6,10 @@ import { blsPublicKey, KeystoreDecryptPool, loadKeys, type KeySources } from "@s
 import type { Logger } from "pino";
 import { openSlashingProtection } from "@strongroom/slashing";
 import { createApiServer, DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts } from "./api.ts";
+import type { TokenStore } from "./auth/index.ts";
+import { AccessControl } from "./pipeline/access.ts";
 import { Admission, type AdmissionLimits } from "./pipeline/admission.ts";
+import { handleMetrics } from "./routes/metrics.ts";
 import { SignerMetrics } from "./metrics.ts";
 import { CanaryWatch } from "./pipeline/canary.ts";
 import { SlashingGuard } from "./slashing/guard.ts";
@@ -27,6 +30,8 @@ export interface SignerOptions {
   readonly keySources: KeySources;
   /** Keys handed over in memory (the demo keys of `strongroom sim`). */
   readonly inMemoryKeys?: readonly InMemoryKey[];
+  /** Tokens and policies: who may use which key for what (and the unauthenticated policy, if configured). */
+  readonly auth: TokenStore;
   /** The slashing-protection database; undefined only when the operator disabled protection. */
   readonly slashingProtection: SlashingProtectionOptions | undefined;
   /** Public keys (canonical 0x hex) that no legitimate client names. */
@@ -116,6 +121,7 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
     slashing,
     canary: new CanaryWatch(options.canaryKeys ?? [], options.sealOnCanary ?? false, log, (pubkey) => metrics.canarySignings.inc({ pubkey })),
     admission: new Admission({ ...defaultAdmissionLimits(), ...options.admission }, () => metrics.backpressureRejections.inc()),
+    access: new AccessControl(options.auth, (reason) => metrics.countAuthRefusal(reason)),
     metrics,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     log,
@@ -180,16 +186,13 @@ async function listen(server: Server, host: string, port: number): Promise<strin
   return `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
 }
 
-/** GET /metrics in Prometheus' text format; nothing else. */
+/** GET /metrics in Prometheus' text format; nothing else. Counts only, so no token is asked for. */
 function createMetricsServer(metrics: SignerMetrics): Server {
   return createServer((req, res) => {
     if (req.method !== "GET" || req.url !== "/metrics") {
       res.writeHead(404).end();
       return;
     }
-    void metrics.registry.metrics().then(
-      (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
-      () => res.writeHead(500).end(),
-    );
+    handleMetrics(metrics, res);
   });
 }

@@ -61,9 +61,9 @@ const SOURCES: Record<string, readonly number[]> = {
 // ---------------------------------------------------------------------------
 // The oracle: the rules of the issue, plainly.
 
-function listHas(list: List, value: string | undefined): boolean {
+function listHas(list: List, value: string | symbol | undefined): boolean {
   if (list === "*") return true;
-  if (value === undefined) return false;
+  if (typeof value !== "string") return false;
   return list.includes(value);
 }
 

@@ -1,9 +1,22 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { interopSecretKey } from "@strongroom/keystore";
 import { namedNetwork } from "@strongroom/eth2";
-import { startSigner, type RunningSigner, type SignerOptions } from "@strongroom/enclave";
+import { startSigner, TokenStore, type RunningSigner, type SignerOptions } from "@strongroom/enclave";
 import { pino } from "pino";
 
 export const MAINNET_GVR = "0x4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95";
+
+/** Everything, for requests without a token from this host: the signer tests that are not about auth. */
+export const LOOPBACK_EVERYTHING = [{ effect: "allow", scopes: "*", keys: "*", operations: "*", cidrs: ["127.0.0.0/8", "::1"] }];
+
+/** A token store in a fresh temporary directory, with a random server secret. */
+export function openTestAuth(unauthenticated: unknown = LOOPBACK_EVERYTHING): TokenStore {
+  const dir = mkdtempSync(join(tmpdir(), "strongroom-auth-"));
+  return TokenStore.open(join(dir, "auth-state.json"), randomBytes(32), { unauthenticated });
+}
 
 /** A standard-mode signer on a free loopback port with interop keys 0…n-1 in memory. */
 export function startTestSigner(overrides: Partial<SignerOptions> & { interopKeys?: number } = {}): Promise<RunningSigner> {
@@ -15,6 +28,7 @@ export function startTestSigner(overrides: Partial<SignerOptions> & { interopKey
     keySources: {},
     inMemoryKeys: Array.from({ length: interopKeys }, (_, i) => ({ secretKey: interopSecretKey(i), source: `interop ${i}` })),
     slashingProtection: { url: "pglite:memory", timeoutMs: 5_000 },
+    auth: openTestAuth(),
     signingThreads: 1,
     decryptionThreads: 2,
     log: pino({ level: "silent" }),

@@ -34,7 +34,7 @@ function* attestationStream(publicKeys: string[], firstTarget: bigint): Generato
 async function throughApi(name: string, dbUrl: string, firstTarget: bigint, env: NodeJS.ProcessEnv = {}) {
   process.stderr.write(`slashing: ${name} through the HTTP API\n`);
   const keys = interopKeyConfigDir(KEYS);
-  const signer = startCli(["signer", "--http-port=0", `--key-config-path=${keys.dir}`, `--slashing-protection-db-url=${dbUrl}`], env);
+  const signer = startCli(["signer", "--auth-unauthenticated-policy=loopback", "--http-port=0", `--key-config-path=${keys.dir}`, `--slashing-protection-db-url=${dbUrl}`], env);
   try {
     const url = (await signer.waitForOutput(/"url":"(http:\/\/[^"]+)"/))[1]!;
     await signer.waitForOutput(/key loading finished/);

@@ -90,13 +90,13 @@ function parseUnauthenticated(json: unknown): Policy {
 }
 
 /** Writes data to path so that readers see the old file or the new one, never a part: temp file, fsync, rename, fsync of the directory. */
-export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   const fd = openSync(temp, "wx", mode);
   try {
     fchmodSync(fd, mode);
-    const bytes = Buffer.from(data, "utf8");
+    const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
     let written = 0;
     while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
     fsyncSync(fd);

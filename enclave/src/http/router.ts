@@ -1,5 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
+import type { Scope } from "../auth/index.ts";
+import type { AccessControl, Caller } from "../pipeline/access.ts";
+import type { Admission } from "../pipeline/admission.ts";
 import { HttpError } from "./errors.ts";
 import { sendError } from "./respond.ts";
 
@@ -7,9 +10,19 @@ import { sendError } from "./respond.ts";
 export interface RequestInfo {
   type?: string;
   publicKey?: string;
+  /** The id of the token that authenticated the request (never the token). */
+  tokenId?: string;
 }
 
-export type Handler = (req: IncomingMessage, res: ServerResponse, params: readonly string[], info: RequestInfo) => void | Promise<void>;
+export interface RequestContext {
+  /** The path's capture groups, percent-decoded. */
+  readonly params: readonly string[];
+  readonly info: RequestInfo;
+  /** Who is asking; for open routes, a caller with no policies. */
+  readonly caller: Caller;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, request: RequestContext) => void | Promise<void>;
 
 export interface Route {
   /** The route's name in logs and metrics. */
@@ -18,29 +31,45 @@ export interface Route {
   /** Anchored pattern over the path; its capture groups become the handler's params. */
   readonly path: RegExp;
   readonly handler: Handler;
+  /** The scope a caller needs; without one the route is open to anyone (`/upcheck`, `/healthcheck`). */
+  readonly scope?: Scope;
+  /**
+   * The scope is granted per validator key (and signing type): the router
+   * only authenticates, and the handler decides for each key with
+   * AccessControl.require / permits. Otherwise the router decides.
+   */
+  readonly perKey?: boolean;
+  /** Wait for a place (backpressure) before anything else, authentication included. */
+  readonly admission?: boolean;
+}
+
+export interface RouterOptions {
+  readonly log: Logger;
+  readonly access: AccessControl;
+  readonly admission: Admission;
+  readonly onAnswered: (route: string, info: RequestInfo, status: number) => void;
 }
 
 /**
- * Dispatches by method and path. Every client-caused failure is an HttpError;
+ * Dispatches by method and path, running the front of the pipeline
+ * (DESIGN.md §4): backpressure, then authentication and, for routes not
+ * decided per key, policy. Every client-caused failure is an HttpError;
  * anything else is a bug, logged and answered without detail.
  */
-export function createRouter(
-  routes: readonly Route[],
-  log: Logger,
-  onAnswered: (route: string, info: RequestInfo, status: number) => void,
-): (req: IncomingMessage, res: ServerResponse) => void {
+export function createRouter(routes: readonly Route[], options: RouterOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { log, onAnswered } = options;
   return (req, res) => {
     const started = performance.now();
     const info: RequestInfo = {};
     let route = "unknown";
     res.once("finish", () => {
-        onAnswered(route, info, res.statusCode);
+      onAnswered(route, info, res.statusCode);
       // Building the line costs more than the signer can spare per request when nobody reads it.
       if (log.isLevelEnabled("info")) {
         log.info({ route, method: req.method, ...info, status: res.statusCode, ms: Number((performance.now() - started).toFixed(2)) }, "request");
       }
     });
-    void dispatch(routes, req, res, info, (name) => (route = name)).catch((error: unknown) => {
+    void dispatch(routes, options, req, res, info, (name) => (route = name)).catch((error: unknown) => {
       if (error instanceof HttpError) {
         sendError(res, error);
         return;
@@ -53,6 +82,7 @@ export function createRouter(
 
 async function dispatch(
   routes: readonly Route[],
+  { access, admission }: RouterOptions,
   req: IncomingMessage,
   res: ServerResponse,
   info: RequestInfo,
@@ -66,7 +96,19 @@ async function dispatch(
     pathMatched = true;
     if (route.method !== req.method) continue;
     matched(route.name);
-    await route.handler(req, res, match.slice(1).map((p) => decodeSegment(p ?? "")), info);
+    const params = match.slice(1).map((p) => decodeSegment(p ?? ""));
+    const release = route.admission ? await admission.admit((listener) => res.once("close", listener)) : undefined;
+    try {
+      let caller: Caller = { tokenId: undefined, policies: [], address: req.socket.remoteAddress ?? "" };
+      if (route.scope !== undefined) {
+        caller = access.authenticate(req);
+        if (caller.tokenId !== undefined) info.tokenId = caller.tokenId;
+        if (!route.perKey) access.require(caller, route.scope);
+      }
+      await route.handler(req, res, { params, info, caller });
+    } finally {
+      release?.();
+    }
     return;
   }
   if (pathMatched) throw new HttpError(405, `method ${req.method} is not allowed on ${path}`);

@@ -3,6 +3,7 @@ import type { KeystoreDecryptPool } from "@strongroom/keystore";
 import type { Logger } from "pino";
 import type { KeyRegistry } from "../keys/registry.ts";
 import type { SignerMetrics } from "../metrics.ts";
+import type { AccessControl } from "../pipeline/access.ts";
 import type { Admission } from "../pipeline/admission.ts";
 import type { CanaryWatch } from "../pipeline/canary.ts";
 import type { SlashingGuard } from "../slashing/guard.ts";
@@ -31,6 +32,7 @@ export interface SignerContext {
   readonly slashing: SlashingGuard | undefined;
   readonly canary: CanaryWatch;
   readonly admission: Admission;
+  readonly access: AccessControl;
   readonly metrics: SignerMetrics;
   readonly limits: BodyLimits;
   readonly log: Logger;

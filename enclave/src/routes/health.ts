@@ -1,4 +1,8 @@
 import type { ServerResponse } from "node:http";
+import { ANY, type Scope } from "../auth/index.ts";
+import type { RequestContext } from "../http/router.ts";
+import type { KeyInfo } from "../keys/registry.ts";
+import type { Caller } from "../pipeline/access.ts";
 import { sendJson, sendText } from "../http/respond.ts";
 import type { SignerContext } from "./context.ts";
 
@@ -30,6 +34,17 @@ export function handleHealthcheck(ctx: SignerContext, res: ServerResponse): void
   sendJson(res, status === "UP" ? 200 : 503, { status, outcome: status, checks });
 }
 
-export function handlePublicKeys(ctx: SignerContext, res: ServerResponse): void {
-  sendJson(res, 200, ctx.keys.list().map((key) => key.publicKey));
+/** GET /api/v1/eth2/publicKeys: only the keys the caller may sign with. */
+export function handlePublicKeys(ctx: SignerContext, res: ServerResponse, { caller }: RequestContext): void {
+  sendJson(res, 200, permittedKeys(ctx, caller, "public_keys").map((key) => key.publicKey));
+}
+
+/**
+ * The loaded keys on which the caller holds `scope`; a 403 when it holds it
+ * on no key at all (so a monitoring token learns it has the wrong token,
+ * while a validator client whose keys are not loaded yet gets an empty list).
+ */
+export function permittedKeys(ctx: SignerContext, caller: Caller, scope: Scope): KeyInfo[] {
+  ctx.access.require(caller, scope, ANY);
+  return ctx.keys.list().filter((key) => ctx.access.permits(caller, scope, key.publicKey));
 }

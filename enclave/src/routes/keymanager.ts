@@ -2,11 +2,15 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { toHex } from "@strongroom/eth2";
 import { blsPublicKey, KeystoreError, parseKeystore, type Keystore } from "@strongroom/keystore";
 import { interchangeToJson, parseInterchange, SlashingProtectionError } from "@strongroom/slashing";
+import { ANY } from "../auth/index.ts";
 import { readJsonBody } from "../http/body.ts";
 import { HttpError } from "../http/errors.ts";
 import { sendJson } from "../http/respond.ts";
+import type { RequestContext } from "../http/router.ts";
 import { canonicalPublicKey, publicKeyBytes } from "../keys/public-key.ts";
+import type { Caller } from "../pipeline/access.ts";
 import type { SignerContext } from "./context.ts";
+import { permittedKeys } from "./health.ts";
 
 /** Bounds the work one import request can demand (each keystore may cost a 256 MiB scrypt). */
 const MAX_KEYSTORES_PER_REQUEST = 1000;
@@ -14,10 +18,10 @@ const MAX_KEYSTORES_PER_REQUEST = 1000;
 type ImportStatus = { status: "imported" | "duplicate" | "error"; message: string };
 type DeleteStatus = { status: "deleted" | "not_active" | "not_found" | "error"; message: string };
 
-/** GET /eth/v1/keystores */
-export function handleListKeystores(ctx: SignerContext, res: ServerResponse): void {
+/** GET /eth/v1/keystores: the keys on which the caller holds keymanager_read. */
+export function handleListKeystores(ctx: SignerContext, res: ServerResponse, { caller }: RequestContext): void {
   sendJson(res, 200, {
-    data: ctx.keys.list().map((key) => ({
+    data: permittedKeys(ctx, caller, "keymanager_read").map((key) => ({
       validating_pubkey: key.publicKey,
       derivation_path: key.derivationPath,
       readonly: key.readonly,
@@ -27,25 +31,35 @@ export function handleListKeystores(ctx: SignerContext, res: ServerResponse): vo
 
 /**
  * POST /eth/v1/keystores: imports are memory-only, decrypted in parallel on
- * the keystore pool, and reported per keystore in request order.
+ * the keystore pool, and reported per keystore in request order. The caller
+ * needs keymanager_write on every key: a keystore that declares a key the
+ * caller may not import refuses the whole request before any work; one that
+ * declares none is checked once decrypted.
  */
-export async function handleImportKeystores(ctx: SignerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleImportKeystores(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, { caller }: RequestContext): Promise<void> {
+  ctx.access.require(caller, "keymanager_write", ANY);
   const body = await readJsonBody(req, ctx.limits.keymanagerBytes);
   const { keystores, passwords } = readImportBody(body);
+  const parsed = keystores.map(parseOne);
+  for (const keystore of parsed) {
+    if ("kdf" in keystore && keystore.pubkey !== undefined) ctx.access.require(caller, "keymanager_write", toHex(keystore.pubkey));
+  }
   // The keys' slashing history goes in before the keys, so that no key can sign before its history is known.
   const slashingProtection = isObject(body) ? body["slashing_protection"] : undefined;
   if (slashingProtection !== undefined && slashingProtection !== null) await importSlashingProtection(ctx, slashingProtection);
-  const results = await Promise.all(keystores.map((text, i) => importOne(ctx, text, passwords[i]!)));
+  const results = await Promise.all(parsed.map((keystore, i) => ("kdf" in keystore ? importOne(ctx, caller, keystore, passwords[i]!) : keystore)));
   sendJson(res, 200, { data: results });
 }
 
-async function importOne(ctx: SignerContext, keystoreText: string, password: string): Promise<ImportStatus> {
-  let keystore: Keystore;
+function parseOne(keystoreText: string): Keystore | ImportStatus {
   try {
-    keystore = parseKeystore(keystoreText);
+    return parseKeystore(keystoreText);
   } catch (error) {
     return { status: "error", message: errorMessage(error) };
   }
+}
+
+async function importOne(ctx: SignerContext, caller: Caller, keystore: Keystore, password: string): Promise<ImportStatus> {
   const declared = keystore.pubkey === undefined ? undefined : toHex(keystore.pubkey);
   if (declared !== undefined && ctx.keys.get(declared) !== undefined) {
     return { status: "duplicate", message: `key ${declared} is already loaded` };
@@ -60,6 +74,10 @@ async function importOne(ctx: SignerContext, keystoreText: string, password: str
     passwordBytes.fill(0);
   }
   const publicKey = toHex(blsPublicKey(secretKey, "the decrypted key"));
+  if (!ctx.access.permits(caller, "keymanager_write", publicKey)) {
+    secretKey.fill(0);
+    return { status: "error", message: `this token may not import key ${publicKey}` };
+  }
   if (ctx.slashing !== undefined && ctx.keys.get(publicKey) === undefined) {
     // A key deleted earlier was disabled in the database; importing it is the operator's word that it may sign again here.
     const guard = ctx.slashing;
@@ -79,13 +97,18 @@ async function importOne(ctx: SignerContext, keystoreText: string, password: str
   return { status: "imported", message: "" };
 }
 
-/** DELETE /eth/v1/keystores */
-export async function handleDeleteKeystores(ctx: SignerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** DELETE /eth/v1/keystores: the caller needs keymanager_write on every key named, or nothing is deleted. */
+export async function handleDeleteKeystores(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, { caller }: RequestContext): Promise<void> {
+  ctx.access.require(caller, "keymanager_write", ANY);
   const body = await readJsonBody(req, ctx.limits.keymanagerBytes);
   if (!isObject(body) || !Array.isArray(body["pubkeys"]) || !body["pubkeys"].every((p) => typeof p === "string")) {
     throw new HttpError(400, 'body must be {"pubkeys": ["0x…", …]}');
   }
   const requested = body["pubkeys"] as string[];
+  for (const text of requested) {
+    const publicKey = canonicalPublicKey(text);
+    if (publicKey !== undefined) ctx.access.require(caller, "keymanager_write", publicKey);
+  }
   const deleted: string[] = [];
   const data: DeleteStatus[] = requested.map((text) => {
     const publicKey = canonicalPublicKey(text);

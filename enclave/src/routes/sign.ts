@@ -4,33 +4,29 @@ import { readJsonBody } from "../http/body.ts";
 import { HttpError } from "../http/errors.ts";
 import { sendSignature } from "../http/respond.ts";
 import { canonicalPublicKey } from "../keys/public-key.ts";
+import { ANY } from "../auth/index.ts";
 import { checkNetwork } from "../pipeline/network-guard.ts";
-import type { RequestInfo } from "../http/router.ts";
+import type { RequestContext } from "../http/router.ts";
 import type { SignerContext } from "./context.ts";
 
-/** POST /api/v1/eth2/sign/{identifier}: the pipeline of DESIGN.md §4, as far as this mode has it. */
-export async function handleSign(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, identifier: string, info: RequestInfo): Promise<void> {
-  const release = await ctx.admission.admit((listener) => res.once("close", listener));
-  const admitted = performance.now();
-  try {
-    await sign(ctx, req, res, identifier, info);
-    ctx.metrics.observeSigning(info.type ?? "", (performance.now() - admitted) / 1000);
-  } finally {
-    release();
-  }
-}
-
-async function sign(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, identifier: string, info: RequestInfo): Promise<void> {
+/**
+ * POST /api/v1/eth2/sign/{identifier}: the pipeline of DESIGN.md §4, as far as
+ * this mode has it. The router has admitted (backpressure) and authenticated
+ * the request; the policy is checked for the key before the body is read, and
+ * for the signing type once the body says it.
+ */
+export async function handleSign(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, { params, info, caller }: RequestContext): Promise<void> {
+  const started = performance.now();
+  const identifier = params[0]!;
   const publicKey = canonicalPublicKey(identifier);
   if (publicKey === undefined) {
     throw new HttpError(400, `identifier "${identifier.slice(0, 120)}" is not a BLS public key: expected 48 bytes of hex, with or without 0x`);
   }
   info.publicKey = publicKey;
-  // Before the body: even a malformed request naming a canary trips it.
-  ctx.canary.observe(publicKey);
-  if (ctx.canary.stoppedBy !== undefined) {
-    throw new HttpError(503, `signing is stopped: canary key ${ctx.canary.stoppedBy} was named in a request. Investigate, then restart the signer`);
-  }
+  // Before the policy and the body: a stolen token probing for keys, or a malformed request, trips it too.
+  ctx.canary.observe(publicKey, caller.tokenId);
+  ctx.canary.checkSigningAllowed();
+  ctx.access.require(caller, "sign", publicKey, ANY);
   const body = await readJsonBody(req, ctx.limits.signBytes);
 
   let request;
@@ -42,6 +38,7 @@ async function sign(ctx: SignerContext, req: IncomingMessage, res: ServerRespons
   }
 
   info.type = request.type;
+  ctx.access.require(caller, "sign", publicKey, request.type);
   checkNetwork(ctx.network, request.genesisValidatorsRoot);
 
   if (ctx.keys.get(publicKey) === undefined) {
@@ -66,4 +63,5 @@ async function sign(ctx: SignerContext, req: IncomingMessage, res: ServerRespons
     throw new HttpError(503, "signing is unavailable: the signing workers failed; the signer must be restarted");
   }
   sendSignature(req, res, `0x${Buffer.from(signature).toString("hex")}`);
+  ctx.metrics.observeSigning(request.type, (performance.now() - started) / 1000);
 }

@@ -1,5 +1,6 @@
 import { readSignerOptions, runSigner, SIGNER_OPTIONS } from "./commands/signer.ts";
 import { readSimOptions, runSim, SIM_OPTIONS } from "./commands/sim.ts";
+import { OPERATOR_COMMANDS } from "./commands/operator.ts";
 import { SLASHING_COMMANDS } from "./commands/slashing.ts";
 import { formatHelp, UsageError, type OptionTable } from "./options.ts";
 
@@ -18,16 +19,20 @@ const COMMANDS: Record<string, Command> = {
   signer: {
     summary: "Run the signing core as an ordinary process (standard mode), speaking Web3Signer's eth2 API.",
     options: SIGNER_OPTIONS,
-    run: async (argv, env) => void (await runSigner(readSignerOptions(argv, env))),
+    run: async (argv, env) => void (await runSigner(readSignerOptions(argv, env), env)),
   },
   sim: {
     summary: "Run strongroom locally with the interop demo keys 0-7 and print the endpoint to point a validator client at.",
     options: SIM_OPTIONS,
-    run: (argv, env) => runSim(readSimOptions(argv, env)),
+    run: (argv, env) => runSim(readSimOptions(argv, env), env),
   },
   slashing: {
     summary: "Import, export and prune EIP-3076 slashing-protection data in a database.",
     subcommands: SLASHING_COMMANDS,
+  },
+  operator: {
+    summary: "Manage a running signer: tokens, policies, and resuming signing after a canary.",
+    subcommands: OPERATOR_COMMANDS,
   },
 };
 

@@ -5,6 +5,7 @@ import { pathToFileURL } from "node:url";
 import { DEFAULT_HTTP_TIMEOUTS, defaultAdmissionLimits, startSigner, type InMemoryKey, type RunningSigner, type SlashingProtectionOptions } from "@strongroom/enclave";
 import type { Network } from "@strongroom/eth2";
 import type { Logger } from "pino";
+import { openAuth } from "../auth.ts";
 import { createLogger, LOG_LEVELS } from "../logger.ts";
 import { resolveNetwork } from "../network.ts";
 import { parsePublicKeyList } from "../public-keys.ts";
@@ -24,7 +25,11 @@ export const SIGNER_OPTIONS = [
   { name: "slashing-protection-db-url", kind: "string", description: "postgres://user@host:port/db (Web3Signer's schema; password from PGPASSWORD or ~/.pgpass), dynamodb://table?region=…[&endpoint=…], or pglite:///dir; default: embedded PGlite under --data-path" },
   { name: "slashing-protection-in-memory", kind: "boolean", default: false, description: "keep slashing protection in memory only (lost on restart: for tests and demos)" },
   { name: "slashing-protection-db-timeout-ms", kind: "integer", default: 2000, min: 50, max: 60000, description: "bound on one database operation; past it blocks and attestations get 503" },
-  { name: "data-path", kind: "string", default: defaultDataPath(), description: "directory for the embedded slashing-protection database" },
+  { name: "data-path", kind: "string", default: defaultDataPath(), description: "directory for the embedded slashing-protection database and the auth state" },
+  { name: "auth-state-path", kind: "string", description: "file of tokens (only their HMACs) and policies, mode 0600 [default: <data-path>/auth-state.json]" },
+  { name: "auth-server-secret", kind: "string", description: "env:NAME or file:/path holding at least 32 random bytes that key the token HMACs [default: generated on first start in <data-path>/auth-server-secret]" },
+  { name: "auth-unauthenticated-policy", kind: "string", description: "serve requests without a token: \"loopback\" (every scope but manage, from 127.0.0.0/8 and ::1) or a JSON/YAML file of policy rules; without it every request but /upcheck and /healthcheck needs a token" },
+  { name: "auth-bootstrap-token-file", kind: "string", description: "on the first start, write the administrator token to this file (0600) instead of showing it on stderr" },
   { name: "max-concurrent-signings", kind: "integer", default: defaultAdmissionLimits().maxConcurrent, min: 1, max: 1_000_000, description: "signing requests worked on at once; more wait in the queue" },
   { name: "max-queued-signings", kind: "integer", default: defaultAdmissionLimits().maxQueued, min: 0, max: 1_000_000, description: "signing requests that may wait; beyond, 503 with Retry-After before the body is read" },
   { name: "queue-deadline-ms", kind: "integer", default: defaultAdmissionLimits().queueDeadlineMs, min: 1, max: 600_000, description: "how long a signing request may wait for a place before 503" },
@@ -91,15 +96,28 @@ export function readSignerOptions(argv: readonly string[], env: NodeJS.ProcessEn
 }
 
 /** Starts the standard-mode signer from resolved options; the network is validated before any key is touched. */
-export async function runSigner(values: SignerValues, inMemoryKeys: readonly InMemoryKey[] = []): Promise<RunningSigner> {
+export async function runSigner(values: SignerValues, env: NodeJS.ProcessEnv, inMemoryKeys: readonly InMemoryKey[] = []): Promise<RunningSigner> {
   const network = withGenesisValidatorsRoot(resolveNetwork(values.network), values["genesis-validators-root"]);
   const canaryKeys = parsePublicKeyList(values["canary-keys"], "--canary-keys");
   const log = createLogger(values["log-level"]);
   if (network.genesisValidatorsRoot === undefined) {
     log.warn({ network: network.name }, "no genesis validators root for this network: requests for other networks cannot be refused; give --genesis-validators-root");
   }
+  const dataPath = resolve(values["data-path"]);
+  const auth = openAuth(
+    {
+      statePath: resolve(values["auth-state-path"] ?? join(dataPath, "auth-state.json")),
+      serverSecret: values["auth-server-secret"],
+      generatedSecretPath: join(dataPath, "auth-server-secret"),
+      unauthenticatedPolicy: values["auth-unauthenticated-policy"],
+      bootstrapTokenFile: values["auth-bootstrap-token-file"],
+    },
+    env,
+    log,
+  );
   const slashingProtection = slashingProtectionOptions(values, log);
   const signer = await startSigner({
+    auth,
     network,
     host: values["http-host"],
     port: values["http-port"],

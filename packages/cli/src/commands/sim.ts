@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { interopSecretKey } from "@strongroom/keystore";
 import type { RunningSigner } from "@strongroom/enclave";
 import { parseOptions, type OptionTable, type OptionValues } from "../options.ts";
@@ -18,21 +21,28 @@ export function readSimOptions(argv: readonly string[], env: NodeJS.ProcessEnv):
 /**
  * For now the standard-mode signer on loopback with the public interop keys;
  * the split system (simulated enclave and parent) replaces it in a later issue.
- * Slashing protection is embedded PGlite in memory: a demo forgets its history.
+ * Slashing protection is embedded PGlite in memory and tokens live in a
+ * temporary directory: a demo forgets both. Requests from this host need no
+ * token (the loopback unauthenticated policy); management needs the
+ * administrator token shown on stderr.
  */
-export async function runSim(values: SimValues): Promise<void> {
+export async function runSim(values: SimValues, env: NodeJS.ProcessEnv): Promise<void> {
+  const dataPath = mkdtempSync(join(tmpdir(), "strongroom-sim-"));
+  process.once("exit", () => rmSync(dataPath, { recursive: true, force: true }));
   const signerValues = readSignerOptions(
     [
       "--network=mainnet",
       "--http-host=127.0.0.1",
       `--http-port=${values["http-port"]}`,
       "--slashing-protection-in-memory",
+      `--data-path=${dataPath}`,
+      "--auth-unauthenticated-policy=loopback",
       `--log-level=${values["log-level"]}`,
     ],
     {},
   );
   const keys = Array.from({ length: values["demo-keys"] }, (_, i) => ({ secretKey: interopSecretKey(i), source: `interop key ${i}` }));
-  const signer = await runSigner(signerValues, keys);
+  const signer = await runSigner(signerValues, env, keys);
   process.stdout.write(banner(signer));
 }
 
@@ -51,6 +61,7 @@ function banner(signer: RunningSigner): string {
     "strongroom sim: a standard-mode signer with the interop demo keys (public keys: never use them for real funds).",
     `  endpoint:   ${signer.url}   (point your validator client's Web3Signer URL here)`,
     `  network:    mainnet; slashing protection: in-memory PGlite (forgotten on exit)`,
+    `  auth:       requests from this host need no token; management needs the administrator token shown above on stderr`,
     `  keys:       ${publicKeys.length} (GET ${signer.url}/api/v1/eth2/publicKeys)`,
     "",
     "Try it:",
