@@ -1,8 +1,9 @@
-// A whole scenario at debug level — keys from keystores and key-config files,
-// Key Manager imports, signing, refusals and failures — after which no log
-// byte and no metric may contain any validator secret key or password, in raw,
-// hex or base64 form.
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+// A whole scenario at trace level — keys from keystores and key-config files,
+// Key Manager imports, token and policy management, signing, refusals and
+// failures — after which no log byte and no metric may contain any validator
+// secret key, password, token or the auth server secret, in raw, hex or base64 form.
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, test } from "vitest";
@@ -42,8 +43,13 @@ test("no secret key or password reaches a log line or a metric", async () => {
 
   const imported = interopSecretKey(24);
   const importPassword = "key-manager import password";
+  const serverSecret = randomBytes(32);
+  writeFileSync(join(dir, "server-secret"), serverSecret, { mode: 0o600 });
+  const bootstrapFile = join(dir, "admin-token");
   const signer = startCli([
     "signer",
+    `--auth-server-secret=file:${join(dir, "server-secret")}`,
+    `--auth-bootstrap-token-file=${bootstrapFile}`,
     "--http-port=0",
     "--log-level=trace",
     "--metrics-enabled",
@@ -57,7 +63,22 @@ test("no secret key or password reaches a log line or a metric", async () => {
     const url = (await signer.waitForOutput(/"url":"(http:\/\/[^"]+)"/))[1]!;
     const metricsUrl = (await signer.waitForOutput(/"metrics":"(http:\/\/[^"]+)"/))[1]!;
     await signer.waitForOutput(/key loading finished/);
-    const post = (path: string, body: unknown) => fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+    const admin = readFileSync(bootstrapFile, "ascii").trim();
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+    const manage = async (method: string, path: string, body?: unknown) =>
+      fetch(`${url}/api/v1/strongroom${path}`, { method, headers: { ...bearer(admin), "content-type": "application/json" }, ...(body !== undefined && { body: JSON.stringify(body) }) });
+    expect((await manage("POST", "/policies", { name: "vc", rules: [{ effect: "allow", scopes: ["sign", "public_keys", "keymanager_read", "keymanager_write"], keys: "*", operations: "*", cidrs: ["127.0.0.1"] }] })).status).toBe(201);
+    const created = async (name: string) => ((await (await manage("POST", "/tokens", { name, policies: ["vc"] })).json()) as { token: string; id: string });
+    const vc = await created("validator client");
+    const revoked = await created("to be revoked");
+    expect((await manage("DELETE", `/tokens/${revoked.id}`)).status).toBe(200);
+    expect((await fetch(`${url}/api/v1/eth2/publicKeys`, { headers: bearer(revoked.token) })).status).toBe(401);
+    // One character off, and as HTTP Basic: both refused or accepted without the token reaching a log.
+    expect((await fetch(`${url}/api/v1/eth2/publicKeys`, { headers: bearer(`${vc.token.slice(0, -1)}${vc.token.endsWith("A") ? "B" : "A"}`) })).status).toBe(401);
+    expect((await fetch(`${url}/api/v1/eth2/publicKeys`, { headers: { authorization: `Basic ${Buffer.from(`vc:${vc.token}`).toString("base64")}` } })).status).toBe(200);
+    expect((await fetch(`${url}/api/v1/strongroom/tokens`, { headers: bearer(vc.token) })).status).toBe(403);
+    const post = (path: string, body: unknown) =>
+      fetch(`${url}${path}`, { method: "POST", headers: { ...bearer(vc.token), "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
 
     const keystore = JSON.stringify(encryptKeystore(imported.slice(), encode(importPassword), { kdf: { function: "pbkdf2", c: 1024 } }));
     // The same keystore twice in one request: both decrypt in parallel, whichever finishes first is imported.
@@ -75,13 +96,18 @@ test("no secret key or password reaches a log line or a metric", async () => {
       expect((await post(`/api/v1/eth2/sign/${key}`, "{not json")).status).toBe(400);
     }
     expect((await post(`/api/v1/eth2/sign/${publicKeyOf(secrets[3]!)}`, randaoRequest(1n))).status).toBe(404);
-    const deleted = await fetch(`${url}/eth/v1/keystores`, { method: "DELETE", headers: { "content-type": "application/json" }, body: JSON.stringify({ pubkeys: [publicKeyOf(imported)] }) });
+    const deleted = await fetch(`${url}/eth/v1/keystores`, { method: "DELETE", headers: { ...bearer(vc.token), "content-type": "application/json" }, body: JSON.stringify({ pubkeys: [publicKeyOf(imported)] }) });
     expect(deleted.status).toBe(200);
     const metrics = await (await fetch(`${metricsUrl}`)).text();
     expect(metrics).toMatch(/strongroom_requests_total/);
+    const apiMetrics = await fetch(`${url}/metrics`, { headers: bearer(admin) });
+    expect(apiMetrics.status).toBe(200);
+    const metricsViaApi = await apiMetrics.text();
+    expect(metricsViaApi).toMatch(/strongroom_auth_refusals_total\{reason="unknown"\} 2/);
 
     await signer.stop();
-    const everything = Buffer.concat([Buffer.from(signer.stdout()), Buffer.from(signer.stderr()), Buffer.from(metrics)]);
+    const everything = Buffer.concat([Buffer.from(signer.stdout()), Buffer.from(signer.stderr()), Buffer.from(metrics), Buffer.from(metricsViaApi)]);
+    expect(signer.stdout()).toMatch(new RegExp(`"tokenId":"${vc.id}"[^\n]*"msg":"request"|"msg":"request"[^\n]*"tokenId":"${vc.id}"`));
     expect(signer.stdout()).toMatch(/"level":20,[^\n]*"msg":"key loaded"/); // debug lines were really written
     expect(signer.stdout().match(/"msg":"request"/g)?.length).toBeGreaterThan(20);
     expect(signer.stdout()).toMatch(/k23\.json/); // the failure was logged, by file name
@@ -92,6 +118,11 @@ test("no secret key or password reaches a log line or a metric", async () => {
       ["secret key 25", interopSecretKey(25)],
       ...passwordTexts.map((p, i): [string, Uint8Array] => [`password ${i}`, encode(p)]),
       ["import password", encode(importPassword)],
+      ["administrator token", encode(admin)],
+      ["validator-client token", encode(vc.token)],
+      ["revoked token", encode(revoked.token)],
+      ["the random part of the validator-client token", encode(vc.token.slice(3))],
+      ["auth server secret", serverSecret],
     ];
     for (const [name, secret] of secretsToFind) {
       for (const spelling of spellings(secret)) expect(everything.includes(spelling), `${name} found as ${spelling.toString("latin1").slice(0, 20)}…`).toBe(false);

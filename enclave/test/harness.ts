@@ -12,10 +12,10 @@ export const MAINNET_GVR = "0x4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf
 /** Everything, for requests without a token from this host: the signer tests that are not about auth. */
 export const LOOPBACK_EVERYTHING = [{ effect: "allow", scopes: "*", keys: "*", operations: "*", cidrs: ["127.0.0.0/8", "::1"] }];
 
-/** A token store in a fresh temporary directory, with a random server secret. */
+/** A token store in a fresh temporary directory, with a random server secret; `null`: every request needs a token. */
 export function openTestAuth(unauthenticated: unknown = LOOPBACK_EVERYTHING): TokenStore {
   const dir = mkdtempSync(join(tmpdir(), "strongroom-auth-"));
-  return TokenStore.open(join(dir, "auth-state.json"), randomBytes(32), { unauthenticated });
+  return TokenStore.open(join(dir, "auth-state.json"), randomBytes(32), unauthenticated === null ? {} : { unauthenticated });
 }
 
 /** A standard-mode signer on a free loopback port with interop keys 0…n-1 in memory. */

@@ -4,7 +4,7 @@ import { SecretKey } from "@chainsafe/blst";
 import { interopSecretKey } from "@strongroom/keystore";
 import type { RunningSigner } from "@strongroom/enclave";
 import { pino } from "pino";
-import { MAINNET_GVR, randaoBody, startTestSigner } from "./harness.ts";
+import { MAINNET_GVR, openTestAuth, randaoBody, startTestSigner } from "./harness.ts";
 
 const hex = (bytes: Uint8Array) => `0x${Buffer.from(bytes).toString("hex")}`;
 const publicKey = (i: number) => hex(SecretKey.fromBytes(interopSecretKey(i)).toPublicKey().toBytes());
@@ -69,4 +69,35 @@ test("seal-on-canary: one request naming a canary stops all signing; upcheck sti
     expect(((await res.json()) as { message: string }).message).toMatch(new RegExp(`signing is stopped: canary key ${publicKey(1)}`));
   }
   expect((await fetch(`${signer.url}/upcheck`)).status).toBe(200);
+});
+
+test("after seal-on-canary, an operator with scope manage resumes signing; signing state shows why it stopped", async () => {
+  signer = await startTestSigner({ interopKeys: 2, canaryKeys: [publicKey(1)], sealOnCanary: true });
+  const state = async () => (await (await fetch(`${signer!.url}/api/v1/strongroom/signing`)).json()) as Record<string, unknown>;
+  expect(await state()).toEqual({ state: "enabled" });
+  expect((await sign(publicKey(1), randaoBody(370000))).status).toBe(503);
+  expect(await state()).toEqual({ state: "stopped", stopped_by_canary: publicKey(1) });
+  const resumed = await fetch(`${signer.url}/api/v1/strongroom/signing/resume`, { method: "POST" });
+  expect(resumed.status).toBe(200);
+  expect(await resumed.json()).toEqual({ state: "enabled", was_stopped_by_canary: publicKey(1) });
+  expect((await sign(publicKey(0), randaoBody(370000))).status).toBe(200);
+  // The canary still trips it again.
+  expect((await sign(publicKey(1), randaoBody(370001))).status).toBe(503);
+  expect((await sign(publicKey(0), randaoBody(370001))).status).toBe(503);
+});
+
+test("only requests that pass authentication reach the canary: a stranger cannot stop signing, a stolen token probing can", async () => {
+  const auth = openTestAuth(null);
+  auth.putPolicy({ name: "k0", rules: [{ effect: "allow", scopes: ["sign"], keys: [publicKey(0)], operations: "*", cidrs: "*" }] });
+  const token = auth.createToken("vc", ["k0"]).token.toString("ascii");
+  signer = await startTestSigner({ interopKeys: 2, canaryKeys: [publicKey(1)], sealOnCanary: true, auth });
+  const signAs = (key: string, headers: Record<string, string>) =>
+    fetch(`${signer!.url}/api/v1/eth2/sign/${key}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(randaoBody(370000)) });
+  expect((await signAs(publicKey(1), {})).status).toBe(401);
+  expect((await signAs(publicKey(1), { authorization: `Bearer sr_${"A".repeat(43)}` })).status).toBe(401);
+  expect((await signAs(publicKey(0), { authorization: `Bearer ${token}` })).status).toBe(200);
+  // The token may not use the canary (403 would follow), but naming it stops signing first.
+  const probe = await signAs(publicKey(1), { authorization: `Bearer ${token}` });
+  expect(probe.status).toBe(503);
+  expect((await signAs(publicKey(0), { authorization: `Bearer ${token}` })).status).toBe(503);
 });

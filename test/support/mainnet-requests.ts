@@ -23,3 +23,11 @@ export function attestationRequest(source: bigint, target: bigint, tag: number):
 export function randaoRequest(epoch: bigint): Record<string, unknown> {
   return { type: "RANDAO_REVEAL", fork_info: FORK_INFO, randao_reveal: { epoch: String(epoch) } };
 }
+
+export function voluntaryExitRequest(epoch: bigint, validatorIndex: number): Record<string, unknown> {
+  return { type: "VOLUNTARY_EXIT", fork_info: FORK_INFO, voluntary_exit: { epoch: String(epoch), validator_index: String(validatorIndex) } };
+}
+
+export function aggregationSlotRequest(slot: bigint): Record<string, unknown> {
+  return { type: "AGGREGATION_SLOT", fork_info: FORK_INFO, aggregation_slot: { slot: String(slot) } };
+}
