@@ -38,6 +38,8 @@ const VALID_BODIES: Record<string, unknown>[] = [
   },
   { keystores: ["{}"], passwords: ["x"] },
   { pubkeys: [`0x${"ab".repeat(48)}`] },
+  { name: "fuzzed token", policies: ["admin"], expires_at: "2099-01-01T00:00:00Z" },
+  { name: "fuzzed", rules: [{ effect: "allow", scopes: ["sign"], keys: [`0x${"ab".repeat(48)}`], operations: ["BLOCK_V2"], cidrs: ["10.0.0.0/8", "::1"] }] },
 ];
 
 const BAD_VALUES: unknown[] = [
@@ -80,6 +82,7 @@ interface Attack {
   readonly path: string;
   readonly body?: string | Buffer;
   readonly contentType?: string;
+  readonly authorization?: string;
 }
 
 const PATHS = (key: string) => [
@@ -93,9 +96,48 @@ const PATHS = (key: string) => [
   "/upcheck",
   "/healthcheck",
   "/../../etc/passwd",
+  "/api/v1/strongroom/tokens",
+  "/api/v1/strongroom/tokens/tok_0123456789abcdef",
+  "/api/v1/strongroom/tokens/%zz",
+  "/api/v1/strongroom/policies",
+  "/api/v1/strongroom/policies/fuzzed",
+  `/api/v1/strongroom/policies/${"p".repeat(300)}`,
+  "/api/v1/strongroom/signing",
+  "/api/v1/strongroom/signing/resume",
+  `/api/v1/strongroom/slashing-protection?pubkeys=${key},0xzz`,
+  "/api/v1/strongroom/slashing-protection?pubkeys=",
+  "/metrics",
 ];
 
-function attack(random: () => number, key: string): Attack {
+/** Authorization headers: none, the administrator's, and every way of getting one wrong. */
+function authorization(random: () => number, adminToken: string): string | undefined {
+  const printable = (length: number) => Array.from({ length }, () => String.fromCharCode(0x21 + Math.floor(random() * 94))).join("");
+  const base64 = (text: string) => Buffer.from(text, "latin1").toString("base64");
+  return pick(random, [
+    undefined,
+    undefined,
+    `Bearer ${adminToken}`,
+    `Basic ${base64(`operator:${adminToken}`)}`,
+    "Bearer",
+    "Bearer ",
+    "Bearer   \t",
+    `Bearer ${adminToken} extra`,
+    `Bearer ${adminToken.slice(0, -1)}!`,
+    `Bearer ${adminToken}A`,
+    `bEaReR ${printable(46)}`,
+    `Basic ${base64(adminToken)}`,
+    `Basic ${printable(60)}`,
+    "Basic ====",
+    `Basic ${base64(`:${printable(46)}`)}`,
+    `Basic ${base64(`\u00ff\u0000:${adminToken}`)}`,
+    `Negotiate ${printable(100)}`,
+    printable(Math.floor(random() * 200)),
+    `Bearer ${printable(2000)}`,
+    `Bearer sr_${"A".repeat(43)}`,
+  ]);
+}
+
+function attack(random: () => number, key: string, adminToken: string): Attack {
   const path = pick(random, PATHS(key));
   const method = pick(random, ["POST", "POST", "POST", "GET", "DELETE", "PUT"]);
   const seed = pick(random, VALID_BODIES);
@@ -110,13 +152,15 @@ function attack(random: () => number, key: string): Attack {
   else if (kind < 0.87) body = Buffer.alloc((1 << 20) + 1 + Math.floor(random() * (1 << 20)), 0x7b);
   else body = JSON.stringify({ ...seed, type: pick(random, ["", "block", "ATTESTATION ", "sign", 7, null]) });
   const contentType = pick(random, ["application/json", "application/json", "application/json; charset=utf-8", "text/plain", undefined]);
-  return contentType === undefined ? { method, path, body } : { method, path, body, contentType };
+  const credentials = authorization(random, adminToken);
+  return { method, path, body, ...(contentType !== undefined && { contentType }), ...(credentials !== undefined && { authorization: credentials }) };
 }
 
 let cli: CliProcess;
 let pool: Pool;
 let url: string;
 let key0: string;
+let adminToken: string;
 
 beforeAll(async () => {
   cli = startCli(["sim", "--http-port=0", "--demo-keys=2"]);
@@ -124,6 +168,7 @@ beforeAll(async () => {
   pool = new Pool(url, { connections: 8 });
   const keys = await fetch(`${url}/api/v1/eth2/publicKeys`);
   key0 = ((await keys.json()) as string[])[0]!;
+  adminToken = /\n {2}(sr_[A-Za-z0-9_-]{43})\n/.exec(cli.stderr())![1]!;
 });
 
 afterAll(async () => {
@@ -131,26 +176,33 @@ afterAll(async () => {
   await cli?.stop();
 });
 
-test("2,000 malformed requests: no 5xx, no crash, and the signer still signs", async () => {
+test("2,000 malformed requests, with and without credentials, to every route: no 5xx, no crash, and the signer still signs", async () => {
   const random = seededRandom(20261121);
   const statuses = new Map<number, number>();
   const failures: string[] = [];
+  let managementAnswered = 0;
   for (let batch = 0; batch < 250; batch++) {
     await Promise.all(
       Array.from({ length: 8 }, async () => {
-        const a = attack(random, key0);
-        const headers: Record<string, string> = a.contentType === undefined ? {} : { "content-type": a.contentType };
+        const a = attack(random, key0, adminToken);
+        const headers: Record<string, string> = {
+          ...(a.contentType !== undefined && { "content-type": a.contentType }),
+          ...(a.authorization !== undefined && { authorization: a.authorization }),
+        };
         const res = await pool.request({ method: a.method as "POST", path: a.path, body: a.body ?? null, headers });
         await res.body.dump();
         statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+        if (a.path.startsWith("/api/v1/strongroom/") && res.statusCode < 300) managementAnswered++;
         if (res.statusCode >= 500) failures.push(`${a.method} ${a.path} → ${res.statusCode}: ${String(a.body).slice(0, 200)}`);
       }),
     );
   }
   expect(failures).toEqual([]);
   expect([...statuses.values()].reduce((a, b) => a + b)).toBe(2000);
-  // The mix reached the parser, the size limit and the content-type check, not only the router.
-  for (const status of [200, 400, 404, 413, 415]) expect(statuses.get(status) ?? 0).toBeGreaterThan(0);
+  // The mix reached authentication, policy, the parser, the size limit and the content-type check, not only the router.
+  for (const status of [200, 400, 401, 403, 404, 413, 415]) expect(statuses.get(status) ?? 0).toBeGreaterThan(0);
+  // The administrator's token got through to the management handlers, so their parsers were fuzzed too.
+  expect(managementAnswered).toBeGreaterThan(0);
 
   expect(cli.child.exitCode).toBeNull();
   const res = await fetch(`${url}/api/v1/eth2/sign/${key0}`, {
