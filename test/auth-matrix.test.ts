@@ -5,6 +5,7 @@
 // binds 127.0.0.1, 127.0.0.2 or ::1 as its local address.
 import { request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Pool } from "undici";
 import { SecretKey } from "@chainsafe/blst";
 import { interopSecretKey } from "@strongroom/keystore";
 import type { RunningSigner, TokenStore } from "@strongroom/enclave";
@@ -293,5 +294,44 @@ test("refusals are counted by reason", async () => {
   const text = (await call("GET", "/metrics", "127.0.0.1", bearer(admin))).body;
   for (const reason of ["missing", "malformed", "unknown", "expired", "forbidden"]) {
     expect(text).toMatch(new RegExp(`strongroom_auth_refusals_total\\{reason="${reason}"\\} [1-9]`));
+  }
+});
+
+test("one keep-alive connection, several tokens: each request is judged by its own token, and revocation is immediate", async () => {
+  const pool = new Pool(signer.url.replace("[::]", "127.0.0.1"), { connections: 1, pipelining: 1 });
+  const sockets = new Set<unknown>();
+  pool.on("connect", (_origin, [client]) => sockets.add(client));
+  const signAs = async (header: string | undefined, key: string) => {
+    const res = await pool.request({
+      method: "POST",
+      path: `/api/v1/eth2/sign/${key}`,
+      headers: { "content-type": "application/json", ...(header !== undefined && { authorization: header }) },
+      body: JSON.stringify(OPERATIONS.RANDAO_REVEAL),
+    });
+    await res.body.dump();
+    return res.statusCode;
+  };
+  try {
+    const vc = auth.createToken("keep-alive vc", ["vc"]);
+    const exit = auth.createToken("keep-alive exit", ["exit-only"]);
+    const vcHeader = bearer(vc.token);
+    expect(await signAs(vcHeader, K0)).toBe(200);
+    expect(await signAs(vcHeader, K0)).toBe(200);
+    // Another token on the same connection is authenticated afresh: exit-only may sign exits only, and only from ::1.
+    expect(await signAs(bearer(exit.token), K0)).toBe(403);
+    expect(await signAs(`${vcHeader.slice(0, -1)}${vcHeader.endsWith("A") ? "B" : "A"}`, K0)).toBe(401);
+    expect(await signAs(undefined, K0)).toBe(401);
+    expect(await signAs(vcHeader, K1)).toBe(200);
+    auth.putPolicy({ ...POLICIES[0], rules: [...POLICIES[0].rules, { effect: "deny", scopes: ["sign"], keys: [K1], operations: "*", cidrs: "*" }] });
+    try {
+      expect(await signAs(vcHeader, K1)).toBe(403);
+    } finally {
+      auth.putPolicy(POLICIES[0]);
+    }
+    auth.revokeToken(vc.id);
+    expect(await signAs(vcHeader, K0)).toBe(401);
+    expect(sockets.size).toBe(1);
+  } finally {
+    await pool.close();
   }
 });

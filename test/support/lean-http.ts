@@ -86,8 +86,9 @@ class LeanConnection {
 }
 
 /** Encodes a POST with a JSON body once, so that the generator does no per-request serialisation. */
-export function encodePost(path: string, body: string, accept = "application/json"): Buffer {
+export function encodePost(path: string, body: string, accept = "application/json", headers: Readonly<Record<string, string>> = {}): Buffer {
   const payload = Buffer.from(body);
-  const head = `POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\naccept: ${accept}\r\ncontent-length: ${payload.length}\r\n\r\n`;
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+  const head = `POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\naccept: ${accept}\r\n${extra}content-length: ${payload.length}\r\n\r\n`;
   return Buffer.concat([Buffer.from(head, "latin1"), payload]);
 }

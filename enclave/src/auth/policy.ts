@@ -53,6 +53,8 @@ export interface AccessRequest {
   readonly operation?: string | typeof ANY | undefined;
   /** The peer address of the connection (`socket.remoteAddress`). */
   readonly sourceAddress: string;
+  /** parseAddress(sourceAddress, true), when the caller has it already (it parses once per connection). */
+  readonly parsedSourceAddress?: Uint8Array | undefined;
 }
 
 export type Decision = { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
@@ -187,7 +189,7 @@ function member(set: ReadonlySet<string> | undefined, value: string | typeof ANY
  * otherwise the request is refused (default deny).
  */
 export function evaluate(policies: readonly Policy[], request: AccessRequest): Decision {
-  const address = parseAddress(request.sourceAddress, true);
+  const address = request.parsedSourceAddress ?? parseAddress(request.sourceAddress, true);
   if (address === undefined) return { allowed: false, reason: "the source address of the request is not an IP address" };
   const key = request.publicKey === undefined || request.publicKey === ANY ? request.publicKey : (canonicalPublicKey(request.publicKey) ?? request.publicKey);
   const operation = request.operation;

@@ -446,6 +446,20 @@ export class TokenStore {
     parsed.token.fill(0);
     const record = this.#byHmac.get(mac.toString("hex"));
     if (record === undefined || !timingSafeEqual(record.hmac, mac)) return { kind: "invalid", code: "unknown", reason: "unknown token" };
+    return this.#current(record, now);
+  }
+
+  /**
+   * Authenticates again a token that authenticate() accepted earlier on the
+   * same connection, by its id: it may have been revoked, expired or lost a
+   * policy since, and its policies may have changed.
+   */
+  reauthenticate(tokenId: string, now: Date = new Date()): Authentication {
+    const record = this.#byId.get(tokenId);
+    return record === undefined ? { kind: "invalid", code: "unknown", reason: "unknown token" } : this.#current(record, now);
+  }
+
+  #current(record: TokenRecord, now: Date): Authentication {
     if (record.expiresAt !== undefined && now.getTime() >= record.expiresAt.getTime()) return { kind: "invalid", code: "expired", reason: "token expired" };
     const policies: Policy[] = [];
     for (const name of record.policies) {

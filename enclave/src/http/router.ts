@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Scope } from "../auth/index.ts";
-import type { AccessControl, Caller } from "../pipeline/access.ts";
+import { openCaller, type AccessControl, type Caller } from "../pipeline/access.ts";
 import type { Admission } from "../pipeline/admission.ts";
 import { HttpError } from "./errors.ts";
 import { sendError } from "./respond.ts";
@@ -99,12 +99,9 @@ async function dispatch(
     const params = match.slice(1).map((p) => decodeSegment(p ?? ""));
     const release = route.admission ? await admission.admit((listener) => res.once("close", listener)) : undefined;
     try {
-      let caller: Caller = { tokenId: undefined, policies: [], address: req.socket.remoteAddress ?? "" };
-      if (route.scope !== undefined) {
-        caller = access.authenticate(req);
-        if (caller.tokenId !== undefined) info.tokenId = caller.tokenId;
-        if (!route.perKey) access.require(caller, route.scope);
-      }
+      const caller = route.scope === undefined ? openCaller(req) : access.authenticate(req);
+      if (caller.tokenId !== undefined) info.tokenId = caller.tokenId;
+      if (route.scope !== undefined && !route.perKey) access.require(caller, route.scope);
       await route.handler(req, res, { params, info, caller });
     } finally {
       release?.();
