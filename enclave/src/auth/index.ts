@@ -1,5 +1,6 @@
 /**
- * Authentication and authorisation core (not yet wired into the HTTP server).
+ * Authentication and authorisation: tokens, policies and the token store.
+ * No HTTP here; pipeline/access.ts applies it to requests.
  *
  * Tokens
  *   `sr_` + base64url(32 random bytes). The store keeps only
@@ -18,19 +19,22 @@
  *   (so `allow keys:[K] scopes:"*"` does not grant `manage`, and `deny
  *   keys:[K]` does not refuse `metrics`). Across all the policies of a
  *   token: any applying deny refuses; else any applying allow permits; else
- *   refused. A policy named `unauthenticated`, when it exists, is what a
- *   request without credentials gets (e.g. a loopback-only deployment:
- *   allow with cidrs ["127.0.0.0/8", "::1"]); wrong credentials never fall
- *   back to it.
+ *   refused. The `unauthenticated` policy, when configured (TokenStore.open's
+ *   `unauthenticated` option; never stored, never managed through the API),
+ *   is what a request without credentials gets (e.g. a loopback-only
+ *   deployment: allow with cidrs ["127.0.0.0/8", "::1"]); wrong credentials
+ *   never fall back to it. ANY stands for a key or operation not known yet,
+ *   for pre-checks before a request's body is read.
  *
  * Use
- *   const store = TokenStore.open(path, serverSecret);   // creates or loads
- *   const boot = store.bootstrapIfEmpty();                // print boot.token once, never log
+ *   const store = TokenStore.open(path, serverSecret, { unauthenticated }); // creates or loads
+ *   const boot = store.bootstrapIfEmpty();                // show boot.token (bytes) once, never log
  *   const auth = store.authenticate(req.headers.authorization, new Date());
  *   // "ok" | "anonymous" → evaluate(auth.policies, { scope, publicKey, operation, sourceAddress })
  *   // "missing" | "invalid" → 401; evaluate(...).allowed === false → 403
+ *   // store.reauthenticate(tokenId) re-checks a token accepted earlier on a connection.
  *
- *   TokenStore: createToken(name, policyNames, expiresAt?) → { id, token } (shown once),
+ *   TokenStore: createToken(name, policyNames, expiresAt?) → { id, token: bytes } (shown once),
  *   listTokens(), revokeToken(id), putPolicy(json), deletePolicy(name) (refused
  *   while a token uses it), listPolicies(), getPolicy(name).
  *
