@@ -7,18 +7,29 @@ SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/de
 
 ifeq ($(shell [ $(SYSTEM_NODE_MAJOR) -ge 24 ] && echo yes),yes)
 NODE_DEP :=
+NODE_PREFIX := $(shell node -p 'require("node:path").resolve(process.execPath, "../..")')
 else
 NODE_DEP := $(TOOLCHAIN)/bin/node
+NODE_PREFIX := $(TOOLCHAIN)
 export PATH := $(TOOLCHAIN)/bin:$(PATH)
 endif
+# The native addon (packages/nitro) is built by node-gyp at install, against the
+# headers of the Node.js that runs it (the toolchain package ships them), never downloaded.
+export npm_config_nodedir := $(NODE_PREFIX)
 
-.PHONY: all install build test sim bench clean postgresql
+.PHONY: all install build test sim bench clean postgresql compiler
 
 # Real-database tests and benchmarks start throwaway PostgreSQL servers from the machine's binaries.
 postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  echo "strongroom: PostgreSQL binaries missing; installing the postgresql package"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+# node-gyp needs a C compiler, make and python3.
+compiler:
+	@command -v cc >/dev/null && command -v make >/dev/null && command -v python3 >/dev/null || { \
+	  echo "strongroom: installing a C compiler and python3 for the native addon"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential python3 >/dev/null; }
 
 all: build
 
@@ -30,11 +41,12 @@ $(TOOLCHAIN)/bin/node:
 	rm -rf $(TOOLCHAIN) && mv $(TOOLCHAIN).tmp/package $(TOOLCHAIN) && rm -rf $(TOOLCHAIN).tmp
 	$(TOOLCHAIN)/bin/node --version
 
-node_modules/.installed: package-lock.json $(NODE_DEP)
+node_modules/.installed: package-lock.json $(NODE_DEP) packages/nitro/binding.gyp $(wildcard packages/nitro/native/*)
+	@test -f $(NODE_PREFIX)/include/node/node_api.h || { echo "strongroom: no Node.js headers under $(NODE_PREFIX)/include/node; install them (Debian: libnode-dev) or let the Makefile use its pinned toolchain"; exit 1; }
 	npm ci --no-audit --no-fund
 	touch $@
 
-install: node_modules/.installed
+install: compiler node_modules/.installed
 
 build: install
 	npx tsc -b

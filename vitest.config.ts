@@ -10,6 +10,7 @@ export default defineConfig({
       "@strongroom/eth2": source("packages/eth2"),
       "@strongroom/keystore": source("packages/keystore"),
       "@strongroom/slashing": source("packages/slashing"),
+      "@strongroom/nitro": source("packages/nitro"),
       "@strongroom/enclave": source("enclave"),
       "@strongroom/cli": source("packages/cli"),
     },
