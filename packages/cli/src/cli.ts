@@ -1,3 +1,4 @@
+import { ATTEST_COMMANDS } from "./commands/attest.ts";
 import { readSignerOptions, runSigner, SIGNER_OPTIONS } from "./commands/signer.ts";
 import { readSimOptions, runSim, SIM_OPTIONS } from "./commands/sim.ts";
 import { OPERATOR_COMMANDS } from "./commands/operator.ts";
@@ -33,6 +34,10 @@ const COMMANDS: Record<string, Command> = {
   operator: {
     summary: "Manage a running signer: tokens, policies, and resuming signing after a canary.",
     subcommands: OPERATOR_COMMANDS,
+  },
+  attest: {
+    summary: "Verify AWS Nitro Enclaves attestation documents against AWS's root (or a simulator's).",
+    subcommands: ATTEST_COMMANDS,
   },
 };
 

@@ -6,8 +6,9 @@ export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
-type Kind = "string" | "integer" | "boolean";
-type ValueOf<K extends Kind> = K extends "integer" ? number : K extends "boolean" ? boolean : string;
+/** "list" is a repeatable string option: `--x a --x b`, or comma-separated (`--x a,b`, STRONGROOM_X=a,b, a YAML list). */
+type Kind = "string" | "integer" | "boolean" | "list";
+type ValueOf<K extends Kind> = K extends "integer" ? number : K extends "boolean" ? boolean : K extends "list" ? readonly string[] : string;
 
 export interface OptionSpec<K extends Kind = Kind> {
   readonly name: string;
@@ -22,7 +23,7 @@ export interface OptionSpec<K extends Kind = Kind> {
 
 export type OptionTable = readonly OptionSpec[];
 export type OptionValues<T extends OptionTable> = {
-  [S in T[number] as S["name"]]: S extends { default: unknown } ? ValueOf<S["kind"]> : ValueOf<S["kind"]> | undefined;
+  [S in T[number] as S["name"]]: S extends { default: unknown } | { kind: "list" } ? ValueOf<S["kind"]> : ValueOf<S["kind"]> | undefined;
 };
 
 /** The option every command has: a YAML file whose keys are the option names. */
@@ -51,7 +52,7 @@ export function parseOptions<T extends OptionTable>(
     const expected = positionalNames.length === 0 ? "no arguments" : positionalNames.map((n) => `<${n}>`).join(" ");
     throw new UsageError(`expected ${expected} besides options, got ${positionals.length === 0 ? "none" : `"${positionals.join(" ")}"`}`);
   }
-  const configPath = fromFlags.get("config") ?? env[envName("config")];
+  const configPath = (fromFlags.get("config") as string | undefined) ?? env[envName("config")];
   const fromFile = configPath === undefined ? new Map<string, unknown>() : readConfigFile(configPath, byName);
 
   const values: Record<string, unknown> = {};
@@ -61,13 +62,14 @@ export function parseOptions<T extends OptionTable>(
     if (flag !== undefined) values[spec.name] = convert(spec, flag, `--${spec.name}`);
     else if (envValue !== undefined) values[spec.name] = convert(spec, envValue, envName(spec.name));
     else if (fromFile.has(spec.name)) values[spec.name] = convert(spec, fromFile.get(spec.name), `${spec.name} in ${configPath}`);
-    else values[spec.name] = spec.default;
+    else values[spec.name] = spec.default ?? (spec.kind === "list" ? [] : undefined);
   }
   return { ...(values as OptionValues<T>), positionals };
 }
 
-function parseFlags(argv: readonly string[], byName: Map<string, OptionSpec>): { flags: Map<string, string>; positionals: string[] } {
-  const found = new Map<string, string>();
+/** A list option's flags collect into an array; any other option may be given once. */
+function parseFlags(argv: readonly string[], byName: Map<string, OptionSpec>): { flags: Map<string, string | string[]>; positionals: string[] } {
+  const found = new Map<string, string | string[]>();
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -87,8 +89,10 @@ function parseFlags(argv: readonly string[], byName: Map<string, OptionSpec>): {
       else if (next === undefined) throw new UsageError(`option --${name} needs a value`);
       else value = argv[++i]!;
     }
-    if (found.has(spec.name)) throw new UsageError(`option --${spec.name} is given more than once`);
-    found.set(spec.name, value);
+    const earlier = found.get(spec.name);
+    if (spec.kind === "list") found.set(spec.name, [...((earlier as string[] | undefined) ?? []), value]);
+    else if (earlier !== undefined) throw new UsageError(`option --${spec.name} is given more than once`);
+    else found.set(spec.name, value);
   }
   return { flags: found, positionals };
 }
@@ -130,6 +134,14 @@ function convert(spec: OptionSpec, raw: unknown, where: string): unknown {
       if (text === true || text === "true") return true;
       if (text === false || text === "false") return false;
       throw new UsageError(`${where}: expected true or false, got ${JSON.stringify(String(text)).slice(0, 60)}`);
+    case "list": {
+      // Each flag, the environment variable or each YAML item may hold several comma-separated values.
+      const items = (Array.isArray(text) ? text : [text]).map((item) => (typeof item === "bigint" ? item.toString() : item));
+      if (!items.every((item): item is string => typeof item === "string")) throw new UsageError(`${where}: expected strings`);
+      const values = items.flatMap((item) => item.split(",")).map((item) => item.trim());
+      if (values.some((item) => item === "")) throw new UsageError(`${where}: expected non-empty comma-separated values`);
+      return values;
+    }
     case "integer": {
       const value = typeof text === "string" && /^\d+$/.test(text) ? Number(text) : Number.NaN;
       const min = spec.min ?? 0;
@@ -146,7 +158,7 @@ export function formatHelp(usage: string, summary: string, table: OptionTable): 
   const lines = [`Usage: ${usage}`, "", summary, "", "Options (also as STRONGROOM_<NAME> environment variables or keys of the --config file):"];
   for (const spec of [CONFIG_OPTION, ...table]) {
     const aliases = spec.aliases?.length ? ` (also --${spec.aliases.join(", --")})` : "";
-    const dflt = spec.default === undefined ? "" : ` [default: ${spec.default}]`;
+    const dflt = spec.kind === "list" ? " [repeatable]" : spec.default === undefined ? "" : ` [default: ${spec.default}]`;
     lines.push(`  --${spec.name}${aliases}`, `      ${spec.description}${dflt}`);
   }
   lines.push("  --help", "      show this help");

@@ -1,1 +1,10 @@
-export {};
+/**
+ * The enclave's two doors and its root of trust: AF_VSOCK transports, the
+ * Nitro Security Module and attestation documents, each real and simulated
+ * behind one interface. See README.md.
+ */
+export * from "./attestation/index.ts";
+export * from "./nsm/index.ts";
+export * from "./transport/index.ts";
+export * from "./vsock/index.ts";
+export { hardenProcess, isDumpable, coreDumpLimit, lockedMemoryKiB } from "./hardening.ts";

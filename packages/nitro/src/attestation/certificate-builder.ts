@@ -1,0 +1,86 @@
+// Builds X.509 certificates shaped like those of AWS's Nitro attestation PKI,
+// signed with ecdsa-with-SHA384. Used by the simulated CA only.
+import { createHash, sign, type KeyObject } from "node:crypto";
+import { readBitString, readChildren, readDer, TAG } from "./der.ts";
+import { derBitString, derBoolean, derElement, derExplicit, derInteger, derOctetString, derOid, derPrintableString, derSequence, derSet, derTime, derUtf8String } from "./der-writer.ts";
+import { ECDSA_WITH_SHA384_ALGORITHM, OID } from "./x509.ts";
+
+export interface CertificateTemplate {
+  readonly serialNumber: Uint8Array;
+  /** DER Names, as `encodeName` makes them. */
+  readonly issuer: Uint8Array;
+  readonly subject: Uint8Array;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly publicKey: KeyObject;
+  /** Encoded Extension elements, in order. */
+  readonly extensions: readonly Uint8Array[];
+}
+
+/** The DER certificate for the template, signed with the issuer's P-384 private key. */
+export function buildCertificate(template: CertificateTemplate, issuerKey: KeyObject): Uint8Array {
+  const tbs = derSequence(
+    derExplicit(0, derInteger(2)),
+    derInteger(template.serialNumber),
+    ECDSA_WITH_SHA384_ALGORITHM,
+    template.issuer,
+    derSequence(derTime(template.notBefore), derTime(template.notAfter)),
+    template.subject,
+    spki(template.publicKey),
+    derExplicit(3, derSequence(...template.extensions)),
+  );
+  const signature = sign("sha384", tbs, { key: issuerKey, dsaEncoding: "der" });
+  return derSequence(tbs, ECDSA_WITH_SHA384_ALGORITHM, derBitString(signature));
+}
+
+/** Attribute short names this builder writes; countryName is a PrintableString, the rest UTF8String, as AWS writes them. */
+const ATTRIBUTES = { C: OID.countryName, ST: OID.stateOrProvinceName, L: OID.localityName, O: OID.organizationName, OU: OID.organizationalUnitName, CN: OID.commonName } as const;
+
+/** A Name with one attribute per RDN, in the given order. */
+export function encodeName(attributes: readonly (readonly [keyof typeof ATTRIBUTES, string])[]): Uint8Array {
+  return derSequence(
+    ...attributes.map(([type, value]) => derSet(derSequence(derOid(ATTRIBUTES[type]), type === "C" ? derPrintableString(value) : derUtf8String(value)))),
+  );
+}
+
+function spki(publicKey: KeyObject): Uint8Array {
+  return new Uint8Array(publicKey.export({ type: "spki", format: "der" }));
+}
+
+/** RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits (the EC point), as AWS's certificates use. */
+export function keyIdentifier(publicKey: KeyObject): Uint8Array {
+  const [, subjectPublicKey] = readChildren(readDer(spki(publicKey), TAG.sequence, "subjectPublicKeyInfo"));
+  return new Uint8Array(createHash("sha1").update(readBitString(subjectPublicKey!, "subjectPublicKey").bytes).digest());
+}
+
+function extension(oid: string, critical: boolean, value: Uint8Array): Uint8Array {
+  return critical ? derSequence(derOid(oid), derBoolean(true), derOctetString(value)) : derSequence(derOid(oid), derOctetString(value));
+}
+
+/** Always critical; cA FALSE is the empty sequence (DER omits defaults). */
+export function basicConstraintsExtension(ca: boolean, pathLength?: number): Uint8Array {
+  const fields = ca ? [derBoolean(true), ...(pathLength === undefined ? [] : [derInteger(pathLength)])] : [];
+  return extension(OID.basicConstraints, true, derSequence(...fields));
+}
+
+/** KEY_USAGE flags as a named-bit BIT STRING: bit n is the (n % 8)-th most significant bit of byte n / 8, trailing zero bits dropped. */
+export function keyUsageExtension(flags: number, critical: boolean): Uint8Array {
+  const highest = 31 - Math.clz32(flags);
+  const bytes = new Uint8Array((highest >> 3) + 1);
+  for (let bit = 0; bit <= highest; bit++) if (flags & (1 << bit)) bytes[bit >> 3]! |= 0x80 >> (bit & 7);
+  return extension(OID.keyUsage, critical, derBitString(bytes, 7 - (highest & 7)));
+}
+
+export function subjectKeyIdentifierExtension(keyId: Uint8Array): Uint8Array {
+  return extension(OID.subjectKeyIdentifier, false, derOctetString(keyId));
+}
+
+/** AuthorityKeyIdentifier { keyIdentifier [0] IMPLICIT }. */
+export function authorityKeyIdentifierExtension(keyId: Uint8Array): Uint8Array {
+  return extension(OID.authorityKeyIdentifier, false, derSequence(derElement(0x80, keyId)));
+}
+
+/** One DistributionPoint whose fullName is one URI: SEQUENCE { SEQUENCE { [0] { [0] { [6] uri } } } }. */
+export function crlDistributionPointExtension(uri: string): Uint8Array {
+  return extension(OID.crlDistributionPoints, false, derSequence(derSequence(derExplicit(0, derExplicit(0, derElement(0x86, Buffer.from(uri, "latin1")))))));
+}

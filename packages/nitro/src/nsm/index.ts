@@ -1,0 +1,60 @@
+// The Nitro Security Module: its CBOR protocol, the real device and the simulator behind one
+// interface, a typed client, and the PCR measurement of the (simulated) enclave image.
+
+export { NsmClient, NsmError, type AttestationRequest, type NsmDescription, type PcrDescription } from "./client.ts";
+export { NSM_DEVICE_PATH, NsmDeviceError, RealNsmDevice, type NsmDevice } from "./device.ts";
+export {
+  APPLICATION_LIMITS,
+  applicationRamdisk,
+  certificateDer,
+  extendPcr,
+  measure,
+  measureImage,
+  measureInstanceId,
+  measureRoleArn,
+  measureSigningCertificate,
+  measureText,
+  PCR_LENGTH,
+  readApplicationDir,
+  readApplicationFiles,
+  sha384,
+  SIMULATED_BOOTSTRAP_RAMDISK,
+  SIMULATED_CMDLINE,
+  SIMULATED_KERNEL,
+  simulatedImage,
+  zeroPcr,
+  type ApplicationFile,
+  type ImageMeasurements,
+  type ImageSections,
+} from "./measure.ts";
+export {
+  decodeRequest,
+  decodeResponse,
+  encodeRequest,
+  encodeResponse,
+  isNsmErrorCode,
+  NSM_DIGESTS,
+  NSM_ERROR_CODES,
+  NSM_REQUEST_MAX_SIZE,
+  NSM_RESPONSE_MAX_SIZE,
+  NsmProtocolError,
+  type NsmDigest,
+  type NsmErrorCode,
+  type NsmRequest,
+  type NsmRequestType,
+  type NsmResponse,
+  type NsmResponseType,
+} from "./protocol.ts";
+export {
+  NSM_ATTESTATION_FIELD_MAX,
+  NSM_BOOT_LOCKED_PCRS,
+  NSM_MAX_PCRS,
+  NSM_RANDOM_BYTES,
+  NSM_VERSION,
+  SIMULATED_INSTANCE_ID,
+  SIMULATED_ROLE_ARN,
+  SimulatedNsm,
+  simulatedMeasurements,
+  type SimulatedMeasurements,
+  type SimulatedNsmOptions,
+} from "./simulator.ts";
