@@ -6,7 +6,6 @@ import type { NsmDevice } from "./device.ts";
 import {
   decodeResponse,
   encodeRequest,
-  type NsmDigest,
   type NsmErrorCode,
   NsmProtocolError,
   type NsmRequest,
@@ -41,15 +40,8 @@ export class NsmError extends Error {
   }
 }
 
-export interface NsmDescription {
-  readonly versionMajor: number;
-  readonly versionMinor: number;
-  readonly versionPatch: number;
-  readonly moduleId: string;
-  readonly maxPcrs: number;
-  readonly lockedPcrs: readonly number[];
-  readonly digest: NsmDigest;
-}
+/** What DescribeNSM reports: the module's version, id, PCR count and locks, and digest. */
+export type NsmDescription = Omit<Extract<NsmResponse, { readonly type: "DescribeNSM" }>, "type">;
 
 export interface PcrDescription {
   readonly locked: boolean;
