@@ -11,6 +11,7 @@ export default defineConfig({
       "@strongroom/keystore": source("packages/keystore"),
       "@strongroom/slashing": source("packages/slashing"),
       "@strongroom/nitro": source("packages/nitro"),
+      "@strongroom/atls": source("packages/atls"),
       "@strongroom/enclave": source("enclave"),
       "@strongroom/cli": source("packages/cli"),
     },
