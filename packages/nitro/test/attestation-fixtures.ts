@@ -12,11 +12,11 @@ import {
   keyIdentifier,
   keyUsageExtension,
   subjectKeyIdentifierExtension,
-} from "../src/attestation/certificate-builder.ts";
+} from "../src/x509/certificate-builder.ts";
 import { signCoseSign1 } from "../src/attestation/cose-sign1.ts";
 import { encodeAttestationPayload, type AttestationDocument } from "../src/attestation/document.ts";
 import { AttestationError, type AttestationFailure } from "../src/attestation/index.ts";
-import { KEY_USAGE } from "../src/attestation/x509.ts";
+import { KEY_USAGE } from "../src/x509/certificate.ts";
 import { type CborValue, decodeCbor, encodeCbor } from "../src/cbor.ts";
 
 const VECTORS = new URL("../../../../shared/vectors/nitro/", import.meta.url);

@@ -4,7 +4,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { checkCertificateChain, verifyChainSignatures } from "../src/attestation/chain.ts";
 import { AttestationError, verifyAttestationDocument } from "../src/attestation/index.ts";
-import { parseCertificate } from "../src/attestation/x509.ts";
+import { parseCertificate } from "../src/attestation/chain.ts";
 
 export type MutationJob =
   /** Flip bits of a whole document and verify it (debug allowed, so that only integrity checks refuse). */

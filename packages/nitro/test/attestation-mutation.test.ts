@@ -20,7 +20,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { describe, expect, test } from "vitest";
-import { readChildren, readDer, TAG } from "../src/attestation/der.ts";
+import { readChildren, readDer, TAG } from "../src/x509/der.ts";
 import { PRODUCTION, takeApart } from "./attestation-fixtures.ts";
 import type { MutationJob, MutationResult } from "./attestation-mutation-worker.ts";
 

@@ -2,9 +2,10 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { readBoolean, readChildren, readDer, readOid, TAG, type DerElement } from "../src/attestation/der.ts";
+import { readBoolean, readChildren, readDer, readOid, TAG, type DerElement } from "../src/x509/der.ts";
 import { issueAttestationDocument, loadOrCreateSimulatedCa, verifyAttestationDocument, type SimulatedCa } from "../src/attestation/index.ts";
-import { parseCertificate, type Certificate } from "../src/attestation/x509.ts";
+import { parseCertificate } from "../src/attestation/chain.ts";
+import type { Certificate } from "../src/x509/certificate.ts";
 import { DEBUG, expectRefusal, PRODUCTION, takeApart, testPcrs } from "./attestation-fixtures.ts";
 
 const MINUTE = 60_000;

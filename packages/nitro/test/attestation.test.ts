@@ -5,8 +5,8 @@ import { describe, expect, test } from "vitest";
 import { type CborValue, encodeCbor } from "../src/cbor.ts";
 import { decodeCoseSign1, encodeCoseSign1 } from "../src/attestation/cose-sign1.ts";
 import { encodeAttestationPayload, parseAttestationPayload } from "../src/attestation/document.ts";
-import { encodeName } from "../src/attestation/certificate-builder.ts";
-import { derOid, derSequence } from "../src/attestation/der-writer.ts";
+import { encodeName } from "../src/x509/certificate-builder.ts";
+import { derOid, derSequence } from "../src/x509/der-writer.ts";
 import {
   AttestationError,
   AWS_NITRO_ENCLAVES_ROOT_G1,
@@ -15,7 +15,7 @@ import {
   verifyAttestationDocument,
   type PcrSet,
 } from "../src/attestation/index.ts";
-import { parseCertificate } from "../src/attestation/x509.ts";
+import { parseCertificate } from "../src/attestation/chain.ts";
 import {
   AWS_ROOT_PEM,
   DEBUG,

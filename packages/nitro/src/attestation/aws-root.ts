@@ -3,7 +3,7 @@
 // Valid 2019-10-28 to 2049-10-28. Its fingerprint is checked when this module
 // loads, so an edited copy cannot be trusted silently.
 import { createHash } from "node:crypto";
-import { pemToDer } from "./pem.ts";
+import { pemToDer } from "../x509/pem.ts";
 
 export const AWS_NITRO_ENCLAVES_ROOT_G1_PEM = `-----BEGIN CERTIFICATE-----
 MIICETCCAZagAwIBAgIRAPkxdWgbkK/hHUbMtOTn+FYwCgYIKoZIzj0EAwMwSTEL

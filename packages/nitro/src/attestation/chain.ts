@@ -4,9 +4,20 @@
 // signatures, which `verifyChainSignatures` does: the cheap checks, and the
 // one COSE signature, can then run before the four chain signatures.
 import { verify } from "node:crypto";
-import { bytesEqual } from "./bytes.ts";
-import { AttestationError } from "./errors.ts";
-import { KEY_USAGE, parseCertificate, type Certificate } from "./x509.ts";
+import { bytesEqual } from "../bytes.ts";
+import { KEY_USAGE, readCertificate, type Certificate } from "../x509/certificate.ts";
+import { DerError } from "../x509/der.ts";
+import { AttestationError, malformed } from "./errors.ts";
+
+/** Parses a DER certificate of a document or root; every failure is a malformed-document AttestationError naming `what`. */
+export function parseCertificate(der: Uint8Array, what: string): Certificate {
+  try {
+    return readCertificate(der);
+  } catch (error) {
+    if (error instanceof DerError) throw malformed(`${what} is not a valid certificate: ${error.message}`);
+    throw error;
+  }
+}
 
 /** The path root first, signing certificate last. */
 type CertificatePath = readonly Certificate[];

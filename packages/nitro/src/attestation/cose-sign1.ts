@@ -3,7 +3,7 @@
 // protected header is the map {1: -35} (alg ES384), whose unprotected header
 // is empty and whose signature is ECDSA P-384 over SHA-384 as raw r‖s.
 import { sign, verify, type KeyObject } from "node:crypto";
-import { bytesEqual, copyBytes } from "./bytes.ts";
+import { bytesEqual, copyBytes } from "../bytes.ts";
 import { CborTag, encodeCbor } from "../cbor.ts";
 import { decodeCborOrMalformed, malformed } from "./errors.ts";
 import { MAX_DOCUMENT_BYTES, MAX_PAYLOAD_BYTES } from "./limits.ts";

@@ -1,6 +1,6 @@
 // The attestation document: the COSE payload, a CBOR map whose keys come in
 // the order the Nitro Security Module writes them.
-import { bytesEqual, copyBytes } from "./bytes.ts";
+import { bytesEqual, copyBytes } from "../bytes.ts";
 import { type CborValue, encodeCbor } from "../cbor.ts";
 import { decodeCborOrMalformed, malformed } from "./errors.ts";
 import { MAX_CABUNDLE_LENGTH, MAX_CERTIFICATE_BYTES, MAX_MODULE_ID_BYTES, MAX_PCRS, MAX_USER_FIELD_BYTES, PCR_LENGTHS } from "./limits.ts";

@@ -7,7 +7,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bytesEqual, toHex } from "./bytes.ts";
+import { bytesEqual, toHex } from "../bytes.ts";
 import {
   authorityKeyIdentifierExtension,
   basicConstraintsExtension,
@@ -17,12 +17,13 @@ import {
   keyIdentifier,
   keyUsageExtension,
   subjectKeyIdentifierExtension,
-} from "./certificate-builder.ts";
+} from "../x509/certificate-builder.ts";
 import { signCoseSign1 } from "./cose-sign1.ts";
 import { encodeAttestationPayload, parseAttestationPayload } from "./document.ts";
 import { AttestationError } from "./errors.ts";
-import { derToPem, pemToDer } from "./pem.ts";
-import { KEY_USAGE, parseCertificate } from "./x509.ts";
+import { derToPem, pemToDer } from "../x509/pem.ts";
+import { KEY_USAGE } from "../x509/certificate.ts";
+import { parseCertificate } from "./chain.ts";
 
 /** The private key (PKCS#8 DER, mode 0600) and the certificate (PEM, for `strongroom attest verify --root`). */
 const ROOT_KEY_FILE = "attestation-root.key";

@@ -1,12 +1,12 @@
 // Verification of an NSM attestation document against a pinned root.
 import { AWS_NITRO_ENCLAVES_ROOT_G1 } from "./aws-root.ts";
-import { bytesEqual, toHex } from "./bytes.ts";
-import { checkCertificateChain, verifyChainSignatures } from "./chain.ts";
+import { bytesEqual, toHex } from "../bytes.ts";
+import { checkCertificateChain, parseCertificate, verifyChainSignatures } from "./chain.ts";
 import { decodeCoseSign1, verifyCoseSign1 } from "./cose-sign1.ts";
 import { parseAttestationPayload, type AttestationDocument } from "./document.ts";
 import { AttestationError } from "./errors.ts";
-import { pemToDer } from "./pem.ts";
-import { parseCertificate, type Certificate } from "./x509.ts";
+import { pemToDer } from "../x509/pem.ts";
+import type { Certificate } from "../x509/certificate.ts";
 
 /** PCR values by index; a document matches when each listed PCR is equal (unlisted ones are not checked). */
 export type PcrSet = ReadonlyMap<number, Uint8Array>;

@@ -1,11 +1,11 @@
-// Reads the X.509 certificates of a Nitro chain (RFC 5280): version 3, ECDSA
-// P-384 keys, ecdsa-with-SHA384 signatures. The parts the chain check needs
-// are decoded; the rest of the to-be-signed bytes is covered by the issuer's
-// signature (and the root by byte comparison), so no byte goes unchecked.
+// Reads X.509 certificates of the one shape this project meets (RFC 5280):
+// version 3 with extensions, ECDSA P-384 keys, ecdsa-with-SHA384 signatures —
+// Nitro's attestation chain and strongroom's own aTLS certificates. The parts
+// their checks need are decoded; the rest of the to-be-signed bytes is covered
+// by a signature (or, for a pinned root, by byte comparison).
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { bytesEqual } from "./bytes.ts";
+import { bytesEqual } from "../bytes.ts";
 import { contextTag, DerError, expectTag, present, readBitString, readBoolean, readChildren, readDer, readOid, readSmallInteger, readTime, TAG, type DerElement } from "./der.ts";
-import { malformed } from "./errors.ts";
 
 export const OID = {
   ecdsaWithSha384: "1.2.840.10045.4.3.3",
@@ -43,6 +43,13 @@ const ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
   [OID.commonName]: "CN",
 };
 
+export interface CertificateExtension {
+  readonly oid: string;
+  readonly critical: boolean;
+  /** The content of extnValue (the OCTET STRING's bytes). */
+  readonly value: Uint8Array;
+}
+
 export interface Certificate {
   readonly der: Uint8Array;
   /** The to-be-signed bytes the issuer's signature covers. */
@@ -58,6 +65,10 @@ export interface Certificate {
   readonly notAfter: Date;
   /** An EC P-384 public key. */
   readonly publicKey: KeyObject;
+  /** DER of the SubjectPublicKeyInfo exactly as the certificate carries it (what a key binding hashes). */
+  readonly spki: Uint8Array;
+  /** Every extension in order; each OID appears once. */
+  readonly extensions: readonly CertificateExtension[];
   readonly basicConstraints?: { readonly ca: boolean; readonly pathLength?: number };
   /** KEY_USAGE flags; absent when the certificate has no KeyUsage extension. */
   readonly keyUsage?: number;
@@ -65,17 +76,8 @@ export interface Certificate {
   readonly unknownCriticalExtensions: readonly string[];
 }
 
-/** Parses a DER certificate; every failure is a malformed-document AttestationError naming `what`. */
-export function parseCertificate(der: Uint8Array, what: string): Certificate {
-  try {
-    return readCertificate(der);
-  } catch (error) {
-    if (error instanceof DerError) throw malformed(`${what} is not a valid certificate: ${error.message}`);
-    throw error;
-  }
-}
-
-function readCertificate(der: Uint8Array): Certificate {
+/** Parses a DER certificate; throws DerError saying what is wrong. */
+export function readCertificate(der: Uint8Array): Certificate {
   const [tbsElement, algorithm, signatureValue, ...extra] = readChildren(readDer(der, TAG.sequence, "Certificate"));
   if (extra.length > 0) throw new DerError("Certificate has more than three elements");
   const tbs = expectTag(tbsElement, TAG.sequence, "tbsCertificate");
@@ -103,6 +105,7 @@ function readCertificate(der: Uint8Array): Certificate {
     notBefore: readTime(present(notBefore, "notBefore"), "notBefore"),
     notAfter: readTime(present(notAfter, "notAfter"), "notAfter"),
     publicKey: readP384PublicKey(expectTag(spki, TAG.sequence, "subjectPublicKeyInfo")),
+    spki: spki!.encoded,
     ...readExtensions(extensions),
   };
 }
@@ -122,14 +125,15 @@ function readP384PublicKey(spki: DerElement): KeyObject {
   return key;
 }
 
-type ExtensionFields = Pick<Certificate, "basicConstraints" | "keyUsage" | "unknownCriticalExtensions">;
+type ExtensionFields = Pick<Certificate, "basicConstraints" | "keyUsage" | "unknownCriticalExtensions" | "extensions">;
 
 function readExtensions(wrapper: DerElement): ExtensionFields {
   const [list, ...extra] = readChildren(wrapper);
   if (extra.length > 0) throw new DerError("extensions are followed by more data");
   const seen = new Set<string>();
   const unknownCriticalExtensions: string[] = [];
-  const fields: { -readonly [K in keyof ExtensionFields]: ExtensionFields[K] } = { unknownCriticalExtensions };
+  const extensions: CertificateExtension[] = [];
+  const fields: { -readonly [K in keyof ExtensionFields]: ExtensionFields[K] } = { unknownCriticalExtensions, extensions };
   for (const extension of readChildren(expectTag(list, TAG.sequence, "extensions"))) {
     const parts = readChildren(expectTag(extension, TAG.sequence, "extension"));
     const oid = readOid(expectTag(parts[0], TAG.oid, "extnID"), "extnID");
@@ -138,6 +142,7 @@ function readExtensions(wrapper: DerElement): ExtensionFields {
     seen.add(oid);
     const critical = parts.length === 3 && readBoolean(parts[1]!, `extension ${oid} critical`);
     const value = expectTag(parts[parts.length - 1], TAG.octetString, `extension ${oid} value`).content;
+    extensions.push({ oid, critical, value });
     if (oid === OID.basicConstraints) fields.basicConstraints = readBasicConstraints(readDer(value, TAG.sequence, "basicConstraints"));
     else if (oid === OID.keyUsage) fields.keyUsage = readKeyUsage(readDer(value, TAG.bitString, "keyUsage"));
     else if (critical && !UNDERSTOOD_EXTENSIONS.has(oid)) unknownCriticalExtensions.push(oid);

@@ -1,4 +1,4 @@
-// DER encoding of the few types the simulated CA writes into certificates.
+// DER encoding of the few types the simulated CA and aTLS write into certificates.
 import { contextTag, TAG } from "./der.ts";
 
 /** The shortest big-endian bytes of a non-negative integer (at least one byte). */
@@ -38,15 +38,16 @@ export function derInteger(value: number | Uint8Array): Uint8Array {
   return (bytes[0]! & 0x80) !== 0 ? derElement(TAG.integer, Uint8Array.of(0), bytes) : derElement(TAG.integer, bytes);
 }
 
+/** An OBJECT IDENTIFIER from dotted decimal; arcs may exceed 2^53 (UUID-based OIDs, 2.25.<128 bits>). */
 export function derOid(dotted: string): Uint8Array {
-  const arcs = dotted.split(".").map(Number);
-  const [first = 0, second = 0, ...rest] = arcs;
+  if (!/^[0-2](\.(0|[1-9]\d*))+$/.test(dotted)) throw new RangeError(`"${dotted}" is not a dotted object identifier`);
+  const [first = 0n, second = 0n, ...rest] = dotted.split(".").map(BigInt);
   const octets: number[] = [];
-  for (const arc of [first * 40 + second, ...rest]) {
+  for (const arc of [first * 40n + second, ...rest]) {
     const base128: number[] = [];
-    for (let value = arc; ; value = Math.floor(value / 128)) {
-      base128.unshift((value % 128) | (base128.length === 0 ? 0 : 0x80));
-      if (value < 128) break;
+    for (let value = arc; ; value >>= 7n) {
+      base128.unshift(Number(value & 0x7fn) | (base128.length === 0 ? 0 : 0x80));
+      if (value < 128n) break;
     }
     octets.push(...base128);
   }

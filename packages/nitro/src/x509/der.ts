@@ -108,26 +108,28 @@ export function readSmallInteger(element: DerElement, what: string): number {
   return content.reduce((value, byte) => value * 256 + byte, 0);
 }
 
-/** An OBJECT IDENTIFIER in dotted form. */
+/** Base-128 digits in one sub-identifier: enough for a UUID arc (2.25.<128 bits>, X.667), little enough to stay cheap. */
+const MAX_SUBIDENTIFIER_BYTES = 20;
+
+/** An OBJECT IDENTIFIER in dotted form. Arcs are bigints, since UUID-based OIDs have 128-bit ones. */
 export function readOid(element: DerElement, what: string): string {
   expectTag(element, TAG.oid, what);
-  const arcs: number[] = [];
-  let value = 0;
-  let started = false;
+  const arcs: bigint[] = [];
+  let value = 0n;
+  let digits = 0;
   for (const byte of element.content) {
-    if (!started && byte === 0x80) throw new DerError(`${what} has a padded sub-identifier`);
-    started = true;
-    value = value * 128 + (byte & 0x7f);
-    if (value > Number.MAX_SAFE_INTEGER / 128) throw new DerError(`${what} has an oversized sub-identifier`);
+    if (digits === 0 && byte === 0x80) throw new DerError(`${what} has a padded sub-identifier`);
+    if (++digits > MAX_SUBIDENTIFIER_BYTES) throw new DerError(`${what} has a sub-identifier of more than ${MAX_SUBIDENTIFIER_BYTES} bytes`);
+    value = (value << 7n) | BigInt(byte & 0x7f);
     if ((byte & 0x80) === 0) {
       arcs.push(value);
-      value = 0;
-      started = false;
+      value = 0n;
+      digits = 0;
     }
   }
-  if (arcs.length === 0 || started) throw new DerError(`${what} is not a complete object identifier`);
+  if (arcs.length === 0 || digits !== 0) throw new DerError(`${what} is not a complete object identifier`);
   const first = arcs[0]!;
-  const head = first < 40 ? [0, first] : first < 80 ? [1, first - 40] : [2, first - 80];
+  const head = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
   return [...head, ...arcs.slice(1)].join(".");
 }
 

@@ -1,9 +1,10 @@
-// Builds X.509 certificates shaped like those of AWS's Nitro attestation PKI,
-// signed with ecdsa-with-SHA384. Used by the simulated CA only.
+// Builds X.509 v3 certificates signed with ecdsa-with-SHA384: those of the
+// simulated CA, shaped like AWS's Nitro attestation PKI, and aTLS's
+// self-signed ones.
 import { createHash, sign, type KeyObject } from "node:crypto";
 import { readBitString, readChildren, readDer, TAG } from "./der.ts";
 import { derBitString, derBoolean, derElement, derExplicit, derInteger, derOctetString, derOid, derPrintableString, derSequence, derSet, derTime, derUtf8String } from "./der-writer.ts";
-import { ECDSA_WITH_SHA384_ALGORITHM, OID } from "./x509.ts";
+import { ECDSA_WITH_SHA384_ALGORITHM, OID } from "./certificate.ts";
 
 export interface CertificateTemplate {
   readonly serialNumber: Uint8Array;
@@ -53,14 +54,15 @@ export function keyIdentifier(publicKey: KeyObject): Uint8Array {
   return new Uint8Array(createHash("sha1").update(readBitString(subjectPublicKey!, "subjectPublicKey").bytes).digest());
 }
 
-function extension(oid: string, critical: boolean, value: Uint8Array): Uint8Array {
+/** An Extension element; a non-critical one omits `critical` (DER leaves out defaults). */
+export function encodeExtension(oid: string, critical: boolean, value: Uint8Array): Uint8Array {
   return critical ? derSequence(derOid(oid), derBoolean(true), derOctetString(value)) : derSequence(derOid(oid), derOctetString(value));
 }
 
 /** Always critical; cA FALSE is the empty sequence (DER omits defaults). */
 export function basicConstraintsExtension(ca: boolean, pathLength?: number): Uint8Array {
   const fields = ca ? [derBoolean(true), ...(pathLength === undefined ? [] : [derInteger(pathLength)])] : [];
-  return extension(OID.basicConstraints, true, derSequence(...fields));
+  return encodeExtension(OID.basicConstraints, true, derSequence(...fields));
 }
 
 /** KEY_USAGE flags as a named-bit BIT STRING: bit n is the (n % 8)-th most significant bit of byte n / 8, trailing zero bits dropped. */
@@ -68,19 +70,19 @@ export function keyUsageExtension(flags: number, critical: boolean): Uint8Array 
   const highest = 31 - Math.clz32(flags);
   const bytes = new Uint8Array((highest >> 3) + 1);
   for (let bit = 0; bit <= highest; bit++) if (flags & (1 << bit)) bytes[bit >> 3]! |= 0x80 >> (bit & 7);
-  return extension(OID.keyUsage, critical, derBitString(bytes, 7 - (highest & 7)));
+  return encodeExtension(OID.keyUsage, critical, derBitString(bytes, 7 - (highest & 7)));
 }
 
 export function subjectKeyIdentifierExtension(keyId: Uint8Array): Uint8Array {
-  return extension(OID.subjectKeyIdentifier, false, derOctetString(keyId));
+  return encodeExtension(OID.subjectKeyIdentifier, false, derOctetString(keyId));
 }
 
 /** AuthorityKeyIdentifier { keyIdentifier [0] IMPLICIT }. */
 export function authorityKeyIdentifierExtension(keyId: Uint8Array): Uint8Array {
-  return extension(OID.authorityKeyIdentifier, false, derSequence(derElement(0x80, keyId)));
+  return encodeExtension(OID.authorityKeyIdentifier, false, derSequence(derElement(0x80, keyId)));
 }
 
 /** One DistributionPoint whose fullName is one URI: SEQUENCE { SEQUENCE { [0] { [0] { [6] uri } } } }. */
 export function crlDistributionPointExtension(uri: string): Uint8Array {
-  return extension(OID.crlDistributionPoints, false, derSequence(derSequence(derExplicit(0, derExplicit(0, derElement(0x86, Buffer.from(uri, "latin1")))))));
+  return encodeExtension(OID.crlDistributionPoints, false, derSequence(derSequence(derExplicit(0, derExplicit(0, derElement(0x86, Buffer.from(uri, "latin1")))))));
 }
