@@ -38,6 +38,17 @@ describe("usage and configuration errors exit 2 and name the option", () => {
     ["missing config file", ["signer", "--config=/nonexistent/strongroom.yaml"], {}, /cannot read \/nonexistent\/strongroom.yaml/],
     ["bad canary key", ["signer", "--canary-keys=0xabc"], {}, /--canary-keys: entry 1 is not a 48-byte hex public key/],
     ["another network's root", ["signer", "--network=mainnet", `--genesis-validators-root=0x${"11".repeat(32)}`], {}, /--genesis-validators-root: .* is not mainnet's/],
+    ["TLS key without certificate", ["signer", "--tls-key-file=/tmp/key.pem"], {}, /--tls-key-file and --tls-cert-file must be given together/],
+    ["aTLS and ordinary TLS", ["signer", "--atls-simulator-dir=/tmp/sim", "--tls-key-file=/tmp/k", "--tls-cert-file=/tmp/c"], {}, /--atls-simulator-dir and --tls-key-file\/--tls-cert-file exclude each other/],
+    ["aTLS names without aTLS", ["signer", "--atls-san=signer.example"], {}, /--atls-san applies only to attested TLS/],
+    ["rotation beyond the NSM certificate's life", ["signer", "--atls-simulator-dir=/tmp/sim", "--atls-rotate-minutes=180"], {}, /--atls-rotate-minutes: expected an integer from 1 to 120/],
+    ["gateway without an upstream", ["gateway", "--tofu=/tmp/pins"], {}, /--upstream is required/],
+    ["gateway upstream without a port", ["gateway", "--upstream=signer.example", "--tofu=/tmp/pins"], {}, /--upstream: expected HOST:PORT/],
+    ["gateway without a PCR policy", ["gateway", "--upstream=127.0.0.1:9000"], {}, /give --pcrs MANIFEST .* or --tofu PINFILE/],
+    ["gateway with both PCR policies", ["gateway", "--upstream=127.0.0.1:9000", "--pcrs=/tmp/m.json", "--tofu=/tmp/pins"], {}, /--pcrs and --tofu exclude each other/],
+    ["gateway with a missing manifest", ["gateway", "--upstream=127.0.0.1:9000", "--pcrs=/nonexistent/pcrs.json"], {}, /--pcrs: the PCR manifest \/nonexistent\/pcrs.json does not exist/],
+    ["gateway listening beyond loopback", ["gateway", "--upstream=127.0.0.1:9000", "--tofu=/tmp/pins", "--listen=0.0.0.0:9001"], {}, /--listen: 0\.0\.0\.0:9001 is not a loopback address.*plain HTTP.*--listen-any/],
+    ["gateway pin without --reset", ["gateway", "pin", "--tofu=/tmp/pins"], {}, /give --reset/],
   ])("%s", async (_name, args, env, message) => {
     const { code, stderr } = await runCliToEnd(args, env);
     expect(code).toBe(2);
@@ -50,9 +61,15 @@ describe("usage and configuration errors exit 2 and name the option", () => {
     expect(top.stdout).toMatch(/signer/);
     const signer = await runCliToEnd(["signer", "--help"]);
     expect(signer.code).toBe(0);
-    for (const option of ["--network", "--http-port", "--key-config-path", "--keystores-path", "--slashing-protection-enabled"]) {
+    for (const option of ["--network", "--http-port", "--key-config-path", "--keystores-path", "--slashing-protection-enabled", "--tls-key-file", "--atls-simulator-dir"]) {
       expect(signer.stdout).toContain(option);
     }
+    // A command that runs and has subcommands shows both.
+    const gateway = await runCliToEnd(["gateway", "--help"]);
+    expect(gateway.code).toBe(0);
+    for (const text of ["--upstream", "--pcrs", "--tofu", "--listen-any", "Subcommands:", "pin"]) expect(gateway.stdout).toContain(text);
+    const pin = await runCliToEnd(["gateway", "pin", "--help"]);
+    expect(pin.stdout).toContain("--reset");
   });
 
   test("a port that is taken is a runtime failure (exit 1)", async () => {

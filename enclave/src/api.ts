@@ -1,4 +1,7 @@
-import { createServer, type Server } from "node:http";
+import type { IncomingMessage, ServerOptions, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { ATTESTATION_PATH, handleAttestationRequest } from "@strongroom/atls";
+import type { NsmClient } from "@strongroom/nitro";
 import { createRouter, type Route } from "./http/router.ts";
 import type { SignerContext } from "./routes/context.ts";
 import { handleHealthcheck, handlePublicKeys, handleUpcheck } from "./routes/health.ts";
@@ -34,9 +37,11 @@ const NAME = "([^/]+)";
 /**
  * The routes and the scope each needs: Web3Signer's eth2 API, the Key Manager
  * API, strongroom's management API and metrics. Only /upcheck and
- * /healthcheck are open (load balancers and liveness probes carry no token).
+ * /healthcheck are open (load balancers and liveness probes carry no token),
+ * and, over attested TLS, the attestation route: a fresh document is the
+ * proof a client asks for before it trusts the channel with a token.
  */
-function routes(ctx: SignerContext): Route[] {
+function routes(ctx: SignerContext, nsm: NsmClient | undefined): Route[] {
   const at = (path: string) => new RegExp(`^${path}$`);
   return [
     { name: "upcheck", method: "GET", path: at("/upcheck"), handler: (_req, res) => handleUpcheck(res) },
@@ -57,36 +62,57 @@ function routes(ctx: SignerContext): Route[] {
     { name: "policies_delete", method: "DELETE", path: at(`${MANAGE}/policies/${NAME}`), scope: "manage", handler: (_req, res, r) => handleDeletePolicy(ctx, res, r) },
     { name: "signing_state", method: "GET", path: at(`${MANAGE}/signing`), scope: "manage", handler: (_req, res) => handleSigningState(ctx, res) },
     { name: "signing_resume", method: "POST", path: at(`${MANAGE}/signing/resume`), scope: "manage", handler: (_req, res, r) => handleResumeSigning(ctx, res, r) },
-    { name: "metrics", method: "GET", path: at("/metrics"), scope: "metrics", handler: (_req, res) => handleMetrics(ctx.metrics, res) },
+    { name: "metrics", method: "GET", path: at("/metrics"), scope: "metrics", handler: (_req, res) => handleMetrics(ctx.metrics.registry, res) },
+    // Each answer costs an NSM call and a signature, so it waits for a place like a signing does.
+    ...(nsm === undefined
+      ? []
+      : [{ name: "attestation", method: "POST", path: at(ATTESTATION_PATH), admission: true, handler: (req: IncomingMessage, res: ServerResponse) => handleAttestationRequest(nsm, req, res) }]),
   ];
 }
 
-/** The HTTP API over plain node:http. */
-export function createApiServer(ctx: SignerContext, timeouts: HttpTimeouts): Server {
-  const server = createServer(
-    {
+/**
+ * The API, for any server that speaks HTTP/1.1 (node:http, node:https, the
+ * aTLS server): one request listener, the options that bound slow clients,
+ * and the answer to garbage at the HTTP layer.
+ */
+export interface Api {
+  readonly requestListener: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly serverOptions: ServerOptions;
+  /** For the server's "clientError" event. */
+  readonly onClientError: (error: NodeJS.ErrnoException, socket: Duplex) => void;
+}
+
+export interface ApiOptions {
+  readonly timeouts: HttpTimeouts;
+  /** Over attested TLS: the NSM that answers POST /api/v1/strongroom/attestation (404 without). */
+  readonly attestation?: NsmClient;
+}
+
+export function createApi(ctx: SignerContext, options: ApiOptions): Api {
+  const { timeouts } = options;
+  return {
+    requestListener: createRouter(routes(ctx, options.attestation), {
+      log: ctx.log,
+      access: ctx.access,
+      admission: ctx.admission,
+      onAnswered: (route, info, status) => ctx.metrics.countRequest(route, info.type ?? "", status),
+    }),
+    serverOptions: {
       keepAliveTimeout: 65_000,
       headersTimeout: timeouts.headersMs,
       requestTimeout: timeouts.requestMs,
       // Slow clients are cut off close to their deadline, not up to 30 s after it (Node's default check interval).
       connectionsCheckingInterval: Math.max(50, Math.min(1_000, timeouts.headersMs / 4)),
     },
-    createRouter(routes(ctx), {
-      log: ctx.log,
-      access: ctx.access,
-      admission: ctx.admission,
-      onAnswered: (route, info, status) => ctx.metrics.countRequest(route, info.type ?? "", status),
-    }),
-  );
-  // A client that is too slow or sends garbage at the HTTP layer gets a status and a closed socket, never a crash.
-  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) {
-      socket.destroy();
-      return;
-    }
-    const status =
-      error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : error.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
-    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-  });
-  return server;
+    // A client that is too slow or sends garbage at the HTTP layer gets a status and a closed socket, never a crash.
+    onClientError(error, socket) {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const status =
+        error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : error.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : "400 Bad Request";
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    },
+  };
 }

@@ -1,15 +1,19 @@
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { availableParallelism } from "node:os";
+import { createAtlsServer } from "@strongroom/atls";
+import type { NsmClient } from "@strongroom/nitro";
 import { toHex, type Network } from "@strongroom/eth2";
 import { blsPublicKey, KeystoreDecryptPool, loadKeys, type KeySources } from "@strongroom/keystore";
 import type { Logger } from "pino";
 import { openSlashingProtection } from "@strongroom/slashing";
-import { createApiServer, DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts } from "./api.ts";
+import { createApi, DEFAULT_HTTP_TIMEOUTS, type Api, type HttpTimeouts } from "./api.ts";
 import type { TokenStore } from "./auth/index.ts";
 import { AccessControl } from "./pipeline/access.ts";
 import { Admission, type AdmissionLimits } from "./pipeline/admission.ts";
-import { handleMetrics } from "./routes/metrics.ts";
+import { createMetricsServer } from "./routes/metrics.ts";
+import { listen } from "./http/listen.ts";
 import { SignerMetrics } from "./metrics.ts";
 import { CanaryWatch } from "./pipeline/canary.ts";
 import { SlashingGuard } from "./slashing/guard.ts";
@@ -45,7 +49,28 @@ export interface SignerOptions {
   readonly timeouts?: Partial<HttpTimeouts>;
   /** Prometheus metrics on a port of their own (plain HTTP, counts only). */
   readonly metrics?: { readonly host: string; readonly port: number };
+  /** Serve the API over attested TLS (DESIGN.md §6) instead of plain HTTP. */
+  readonly atls?: AtlsServing;
+  /** Serve the API over ordinary TLS (1.2 or later); excludes `atls`. */
+  readonly tls?: TlsFiles;
   readonly log: Logger;
+}
+
+export interface AtlsServing {
+  /** The NSM that attests each certificate and answers fresh-attestation requests. */
+  readonly nsm: NsmClient;
+  /** DNS names and IP addresses for the certificate's subjectAltName. */
+  readonly subjectAltNames: readonly string[];
+  /** How often a new key, document and certificate replace the current ones. */
+  readonly rotateEveryMs?: number;
+  /** For the start-up log line: the root clients must trust (a simulator's PEM file); AWS Nitro Enclaves Root G1 when absent. */
+  readonly root?: string;
+}
+
+/** A PEM private key and the PEM certificate (chain) for it. */
+export interface TlsFiles {
+  readonly keyFile: string;
+  readonly certFile: string;
 }
 
 export interface SlashingProtectionOptions {
@@ -82,6 +107,7 @@ export function defaultAdmissionLimits(): AdmissionLimits {
  */
 export async function startSigner(options: SignerOptions): Promise<RunningSigner> {
   const { log } = options;
+  if (options.atls !== undefined && options.tls !== undefined) throw new Error("the signer serves attested TLS or ordinary TLS, not both");
   // Read at scrape time, once the key registry and loading below exist.
   const metrics = new SignerMetrics(() => ({ ...loading.progress(), active: keys.size }));
   const slashing = options.slashingProtection && (await openSlashingGuard(options.slashingProtection, options.network, log, metrics));
@@ -126,19 +152,25 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     log,
   };
-  const server = createApiServer(ctx, { ...DEFAULT_HTTP_TIMEOUTS, ...options.timeouts });
-  const metricsServer = options.metrics && createMetricsServer(metrics);
+  const api = createApi(ctx, { timeouts: { ...DEFAULT_HTTP_TIMEOUTS, ...options.timeouts }, ...(options.atls && { attestation: options.atls.nsm }) });
+  const metricsServer = options.metrics && createMetricsServer(metrics.registry);
+  let served: ApiServer | undefined;
   let url: string;
   let metricsUrl: string | undefined;
+  let atls: AtlsDescription | undefined;
   try {
-    url = await listen(server, options.host, options.port);
-    if (metricsServer) metricsUrl = await listen(metricsServer, options.metrics!.host, options.metrics!.port);
+    atls = options.atls && (await describeAtls(options.atls));
+    served = await createApiServer(api, options);
+    url = await listen(served.server, options.host, options.port, served.scheme);
+    if (metricsServer) metricsUrl = await listen(metricsServer, options.metrics!.host, options.metrics!.port, "http");
   } catch (error) {
-    server.close();
+    served?.stop();
+    served?.server.close();
     await Promise.all([signingPool.close(), keystorePool.close(), slashing?.close()]);
     throw error;
   }
-  log.info({ url, network: options.network.name, ...(metricsUrl && { metrics: `${metricsUrl}/metrics` }) }, "signer listening");
+  const { server, stop } = served;
+  log.info({ url, network: options.network.name, ...(metricsUrl && { metrics: `${metricsUrl}/metrics` }), ...(atls && { atls }) }, "signer listening");
 
   return {
     url,
@@ -146,6 +178,7 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
     keys,
     keysLoaded,
     async close() {
+      stop();
       metricsServer?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -169,30 +202,64 @@ async function openSlashingGuard(options: SlashingProtectionOptions, network: Ne
   return new SlashingGuard(db, options.timeoutMs, log, metrics);
 }
 
-/** Listens and returns the server's URL. */
-async function listen(server: Server, host: string, port: number): Promise<string> {
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-  } catch (error) {
-    throw new Error(`cannot listen on ${host}:${port}: ${(error as Error).message}`);
-  }
-  const address = server.address() as AddressInfo;
-  return `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+interface ApiServer {
+  readonly server: Server | HttpsServer;
+  readonly scheme: "http" | "https";
+  /** Stops what runs beside the server (certificate rotation). */
+  stop(): void;
 }
 
-/** GET /metrics in Prometheus' text format; nothing else. Counts only, so no token is asked for. */
-function createMetricsServer(metrics: SignerMetrics): Server {
-  return createServer((req, res) => {
-    if (req.method !== "GET" || req.url !== "/metrics") {
-      res.writeHead(404).end();
-      return;
+/** The one API on plain HTTP, ordinary TLS or attested TLS. */
+async function createApiServer(api: Api, options: SignerOptions): Promise<ApiServer> {
+  const { requestListener, serverOptions } = api;
+  let served: ApiServer;
+  if (options.atls !== undefined) {
+    const { nsm, subjectAltNames, rotateEveryMs } = options.atls;
+    const atls = await createAtlsServer({
+      nsm,
+      subjectAltNames,
+      ...(rotateEveryMs !== undefined && { rotateEveryMs }),
+      requestListener,
+      serverOptions,
+      onRotationError: (error) => options.log.error({ err: error }, "aTLS certificate rotation failed; the current certificate stays until a retry succeeds"),
+    });
+    served = { server: atls.server, scheme: "https", stop: () => atls.stop() };
+  } else if (options.tls !== undefined) {
+    served = { server: createTlsServer(api, options.tls), scheme: "https", stop: () => {} };
+  } else {
+    served = { server: createServer(serverOptions, requestListener), scheme: "http", stop: () => {} };
+  }
+  served.server.on("clientError", api.onClientError);
+  return served;
+}
+
+function createTlsServer({ requestListener, serverOptions }: Api, { keyFile, certFile }: TlsFiles): HttpsServer {
+  const read = (path: string, what: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new Error(`cannot read the TLS ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
-    handleMetrics(metrics, res);
-  });
+  };
+  const cert = read(certFile, "certificate");
+  const key = read(keyFile, "key");
+  try {
+    return createHttpsServer({ ...serverOptions, key, cert, minVersion: "TLSv1.2" }, requestListener);
+  } catch (error) {
+    throw new Error(`cannot serve TLS with the key ${keyFile} and the certificate ${certFile} (PEM files of one key pair): ${(error as Error).message}`);
+  } finally {
+    key.fill(0);
+  }
+}
+
+/** For the start-up log line: the root to trust, and the PCRs the NSM reports for this image as a PCR manifest (what clients pin). */
+interface AtlsDescription {
+  readonly root: string;
+  readonly pcrs: Record<string, string>;
+}
+
+async function describeAtls({ nsm, root }: AtlsServing): Promise<AtlsDescription> {
+  const pcrs: Record<string, string> = {};
+  for (const index of [0, 1, 2]) pcrs[`PCR${index}`] = Buffer.from((await nsm.describePcr(index)).value).toString("hex");
+  return { root: root ?? "AWS Nitro Enclaves Root G1", pcrs };
 }

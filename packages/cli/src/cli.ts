@@ -1,20 +1,30 @@
 import { ATTEST_COMMANDS } from "./commands/attest.ts";
+import { GATEWAY_COMMAND } from "./commands/gateway.ts";
 import { readSignerOptions, runSigner, SIGNER_OPTIONS } from "./commands/signer.ts";
 import { readSimOptions, runSim, SIM_OPTIONS } from "./commands/sim.ts";
 import { OPERATOR_COMMANDS } from "./commands/operator.ts";
 import { SLASHING_COMMANDS } from "./commands/slashing.ts";
 import { formatHelp, UsageError, type OptionTable } from "./options.ts";
 
-/** A command that runs, or a group of subcommands (`strongroom slashing import …`). */
-export type Command =
-  | {
-      readonly summary: string;
-      readonly options: OptionTable;
-      readonly positionals?: readonly string[];
-      /** Resolves once the command is running; long-running commands keep the process alive themselves. */
-      run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void>;
-    }
-  | { readonly summary: string; readonly subcommands: Readonly<Record<string, Command>> };
+/** What a command does when it runs. */
+interface Runs {
+  readonly options: OptionTable;
+  readonly positionals?: readonly string[];
+  /** Resolves once the command is running; long-running commands keep the process alive themselves. */
+  run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void>;
+}
+
+interface HasSubcommands {
+  readonly subcommands: Readonly<Record<string, Command>>;
+}
+
+/**
+ * A command runs (`strongroom signer`), groups subcommands (`strongroom
+ * slashing import …`), or both (`strongroom gateway` runs, `strongroom
+ * gateway pin` is its subcommand): a first word naming a subcommand goes to
+ * it, anything else to the command itself.
+ */
+export type Command = { readonly summary: string } & (Runs | HasSubcommands);
 
 const COMMANDS: Record<string, Command> = {
   signer: {
@@ -35,21 +45,33 @@ const COMMANDS: Record<string, Command> = {
     summary: "Manage a running signer: tokens, policies, and resuming signing after a canary.",
     subcommands: OPERATOR_COMMANDS,
   },
+  gateway: GATEWAY_COMMAND,
   attest: {
     summary: "Verify AWS Nitro Enclaves attestation documents against AWS's root (or a simulator's).",
     subcommands: ATTEST_COMMANDS,
   },
 };
 
+function commandList(commands: Readonly<Record<string, Command>>): string[] {
+  return Object.entries(commands).map(([name, command]) => `  ${name.padEnd(9)} ${command.summary}`);
+}
+
 function usage(path: string, commands: Readonly<Record<string, Command>>): string {
   return [
     `Usage: ${path} <command> [options]`,
     "",
     "Commands:",
-    ...Object.entries(commands).map(([name, command]) => `  ${name.padEnd(9)} ${command.summary}`),
+    ...commandList(commands),
     "",
     `Run \`${path} <command> --help\` for the options of a command.`,
   ].join("\n");
+}
+
+function help(path: string, command: Command & Runs): string {
+  const positionals = (command.positionals ?? []).map((p) => ` <${p}>`).join("");
+  const text = formatHelp(`${path} [options]${positionals}`, command.summary, command.options);
+  if (!("subcommands" in command)) return text;
+  return [text, "", "Subcommands:", ...commandList(command.subcommands), "", `Run \`${path} <subcommand> --help\` for the options of a subcommand.`].join("\n");
 }
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error. */
@@ -63,23 +85,26 @@ async function dispatch(path: string, commands: Readonly<Record<string, Command>
     process.stdout.write(`${usage(path, commands)}\n`);
     return name === undefined ? 2 : 0;
   }
-  const command = commands[name];
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (command === undefined) {
     process.stderr.write(`${path}: unknown command "${name}"\n\n${usage(path, commands)}\n`);
     return 2;
   }
-  if ("subcommands" in command) return dispatch(`${path} ${name}`, command.subcommands, rest, env);
+  const here = `${path} ${name}`;
+  if ("subcommands" in command && (!("run" in command) || (rest[0] !== undefined && Object.hasOwn(command.subcommands, rest[0])))) {
+    return dispatch(here, command.subcommands, rest, env);
+  }
+  const runnable = command as Command & Runs;
   if (rest.includes("--help") || rest.includes("-h")) {
-    const positionals = (command.positionals ?? []).map((p) => ` <${p}>`).join("");
-    process.stdout.write(`${formatHelp(`${path} ${name} [options]${positionals}`, command.summary, command.options)}\n`);
+    process.stdout.write(`${help(here, runnable)}\n`);
     return 0;
   }
   try {
-    await command.run(rest, env);
+    await runnable.run(rest, env);
     return 0;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`${path} ${name}: ${message}\n`);
+    process.stderr.write(`${here}: ${message}\n`);
     return error instanceof UsageError ? 2 : 1;
   }
 }

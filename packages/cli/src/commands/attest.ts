@@ -1,6 +1,6 @@
-import { readFileSync, statSync } from "node:fs";
-import { MAX_DOCUMENT_BYTES, MAX_PCRS, PCR_LENGTHS, readRootCertificate, verifyAttestationDocument, type PcrSet, type VerifiedAttestation } from "@strongroom/nitro";
+import { MAX_DOCUMENT_BYTES, MAX_PCRS, PCR_LENGTHS, verifyAttestationDocument, type PcrSet, type VerifiedAttestation } from "@strongroom/nitro";
 import type { Command } from "../cli.ts";
+import { readFileBounded, readRootCertificateFile } from "../files.ts";
 import { parseOptions, UsageError, type OptionTable } from "../options.ts";
 
 const VERIFY_OPTIONS = [
@@ -35,17 +35,6 @@ function readExpectedPcrs(entries: readonly string[]): PcrSet | undefined {
     pcrs.set(index, new Uint8Array(value));
   }
   return pcrs;
-}
-
-function readFileBounded(path: string, limit: number, what: string): Buffer {
-  let size: number;
-  try {
-    size = statSync(path).size;
-  } catch (error) {
-    throw new UsageError(`cannot read ${what} ${path}: ${(error as Error).message}`);
-  }
-  if (size > limit) throw new UsageError(`${what} ${path} is ${size} bytes; at most ${limit} are expected`);
-  return readFileSync(path);
 }
 
 /** A COSE_Sign1 starts with 0x84 (an array of four) or 0xd2 (tag 18); anything else is read as base64 of one. */
@@ -90,15 +79,7 @@ export const ATTEST_COMMANDS: Record<string, Command> = {
       const file = values.positionals[0]!;
       const at = readInstant(values.at) ?? new Date();
       const expectedPcrs = readExpectedPcrs(values["expect-pcr"]);
-      let root: Uint8Array | undefined;
-      if (values.root !== undefined) {
-        const pemOrDer = readFileBounded(values.root, 64 * 1024, "--root");
-        try {
-          root = readRootCertificate(pemOrDer.includes("-----BEGIN") ? pemOrDer.toString("latin1") : new Uint8Array(pemOrDer));
-        } catch (error) {
-          throw new UsageError(`--root: ${values.root}: ${(error as Error).message}`);
-        }
-      }
+      const root = values.root === undefined ? undefined : readRootCertificateFile(values.root, "--root");
       const bytes = documentBytes(readFileBounded(file, MAX_FILE_BYTES, "the document"), file);
       const verified = verifyAttestationDocument(bytes, { now: at, root, allowDebug: values["allow-debug"], expectedPcrs });
       process.stdout.write(`${JSON.stringify(toJson(verified, values.root ?? "AWS Nitro Enclaves Root G1", at), null, 2)}\n`);

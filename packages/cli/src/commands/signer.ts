@@ -2,10 +2,12 @@ import { mkdirSync } from "node:fs";
 import { availableParallelism, homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { DEFAULT_HTTP_TIMEOUTS, defaultAdmissionLimits, startSigner, type InMemoryKey, type RunningSigner, type SlashingProtectionOptions } from "@strongroom/enclave";
+import { DEFAULT_ROTATE_EVERY_MS, MAX_ROTATE_EVERY_MS } from "@strongroom/atls";
+import { DEFAULT_HTTP_TIMEOUTS, defaultAdmissionLimits, startSigner, type AtlsServing, type InMemoryKey, type RunningSigner, type SlashingProtectionOptions } from "@strongroom/enclave";
 import type { Network } from "@strongroom/eth2";
 import type { Logger } from "pino";
 import { openAuth } from "../auth.ts";
+import { simulatedEnclaveNsm } from "../enclave-image.ts";
 import { createLogger, LOG_LEVELS } from "../logger.ts";
 import { resolveNetwork } from "../network.ts";
 import { parsePublicKeyList } from "../public-keys.ts";
@@ -40,6 +42,23 @@ export const SIGNER_OPTIONS = [
   { name: "metrics-port", kind: "integer", default: 9001, max: 65535, description: "metrics port (0 picks a free one)" },
   { name: "signing-threads", kind: "integer", default: availableParallelism(), min: 1, max: 1024, description: "worker threads that compute BLS signatures" },
   { name: "decryption-threads", kind: "integer", default: availableParallelism(), min: 1, max: 1024, description: "worker threads that decrypt keystores" },
+  { name: "tls-key-file", kind: "string", description: "serve the API over TLS (1.2 or later) with this PEM private key; with --tls-cert-file" },
+  { name: "tls-cert-file", kind: "string", description: "the PEM certificate (chain) for --tls-key-file" },
+  {
+    name: "atls-simulator-dir",
+    kind: "string",
+    description:
+      "serve attested TLS with the NSM simulator, whose CA lives in this directory (created if missing; clients trust its attestation-root.pem); the simulated image measures the enclave program's source, and the start-up log line shows the root and PCR0/1/2 to pin. Excludes --tls-*",
+  },
+  { name: "atls-san", kind: "list", description: "DNS name or IP address for the aTLS certificate's subjectAltName [default: localhost and --http-host]" },
+  {
+    name: "atls-rotate-minutes",
+    kind: "integer",
+    default: DEFAULT_ROTATE_EVERY_MS / 60_000,
+    min: 1,
+    max: MAX_ROTATE_EVERY_MS / 60_000,
+    description: "replace the aTLS key, attestation document and certificate this often (well inside the NSM certificate's 3 hours)",
+  },
   { name: "log-level", kind: "string", default: "info", description: `one of ${LOG_LEVELS.join(", ")}` },
 ] as const satisfies OptionTable;
 
@@ -78,6 +97,21 @@ function slashingProtectionOptions(values: SignerValues, log: Logger): SlashingP
   return { url: pathToFileURL(directory).href.replace(/^file:/, "pglite:"), timeoutMs };
 }
 
+/**
+ * --atls-simulator-dir: attested TLS from a simulated NSM, the stand-in for
+ * the enclave until the split system exists. Its documents vouch for the
+ * simulated image of this very program (see enclave-image.ts) and chain to
+ * the simulator's root, which no client trusts unless told to.
+ */
+async function simulatedAtls(values: SignerValues, log: Logger): Promise<AtlsServing> {
+  const { nsm, rootCertificatePath } = await simulatedEnclaveNsm(resolve(values["atls-simulator-dir"]!));
+  log.warn({ root: rootCertificatePath }, "attested TLS from the NSM simulator: its documents prove nothing about real hardware; clients must be given this root explicitly");
+  const host = values["http-host"];
+  // A wildcard listen address names no host a client could check; loopback clients use localhost.
+  const subjectAltNames = values["atls-san"].length > 0 ? values["atls-san"] : [...new Set(["localhost", ...(host === "0.0.0.0" || host === "::" ? [] : [host])])];
+  return { nsm, subjectAltNames, rotateEveryMs: values["atls-rotate-minutes"] * 60_000, root: rootCertificatePath };
+}
+
 export function readSignerOptions(argv: readonly string[], env: NodeJS.ProcessEnv): SignerValues {
   const values = parseOptions(SIGNER_OPTIONS, argv, env);
   if (!(LOG_LEVELS as readonly string[]).includes(values["log-level"])) {
@@ -91,6 +125,15 @@ export function readSignerOptions(argv: readonly string[], env: NodeJS.ProcessEn
   }
   if ((values["keystores-path"] === undefined) !== (values["keystores-passwords-path"] === undefined)) {
     throw new UsageError("--keystores-path and --keystores-passwords-path must be given together");
+  }
+  if ((values["tls-key-file"] === undefined) !== (values["tls-cert-file"] === undefined)) {
+    throw new UsageError("--tls-key-file and --tls-cert-file must be given together");
+  }
+  if (values["atls-simulator-dir"] !== undefined && values["tls-key-file"] !== undefined) {
+    throw new UsageError("--atls-simulator-dir and --tls-key-file/--tls-cert-file exclude each other: the signer serves attested TLS or ordinary TLS");
+  }
+  if (values["atls-simulator-dir"] === undefined && values["atls-san"].length > 0) {
+    throw new UsageError("--atls-san applies only to attested TLS; give --atls-simulator-dir");
   }
   return values;
 }
@@ -137,6 +180,8 @@ export async function runSigner(values: SignerValues, env: NodeJS.ProcessEnv, in
     },
     timeouts: { headersMs: values["http-header-timeout-ms"], requestMs: values["http-request-timeout-ms"] },
     ...(values["metrics-enabled"] && { metrics: { host: values["metrics-host"], port: values["metrics-port"] } }),
+    ...(values["tls-key-file"] !== undefined && { tls: { keyFile: values["tls-key-file"], certFile: values["tls-cert-file"]! } }),
+    ...(values["atls-simulator-dir"] !== undefined && { atls: await simulatedAtls(values, log) }),
     signingThreads: values["signing-threads"],
     decryptionThreads: values["decryption-threads"],
     log,
