@@ -4,17 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "undici";
 import { basicConstraintsExtension, buildCertificate, derToPem, encodeName } from "@strongroom/nitro";
 import { ATTESTATION_PATH, AtlsVerificationError, createAtlsDispatcher, type AtlsVerifyOptions } from "../src/index.ts";
-import { bootEnclave, createWorld, helloListener, newKey, startAtlsServer, startImpostor, type Enclave, type World } from "./support.ts";
+import { genuineSetup, helloListener, newKey, startAtlsServer, startImpostor, type Enclave, type World } from "./support.ts";
 
 let world: World;
 let enclave: Enclave;
 let options: AtlsVerifyOptions;
 
-beforeAll(async () => {
-  world = createWorld();
-  enclave = await bootEnclave({ simDir: world.simDir, applicationDir: world.appDir });
-  options = { pcrPolicy: { kind: "manifest", sets: [enclave.manifest] }, root: enclave.root };
-});
+beforeAll(async () => ({ world, enclave, options } = await genuineSetup()));
 afterAll(() => world.cleanup());
 
 describe("createAtlsDispatcher", () => {

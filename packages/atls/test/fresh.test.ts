@@ -8,18 +8,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { request } from "undici";
 import { NsmClient } from "@strongroom/nitro";
 import { ATTESTATION_PATH, AtlsVerificationError, connectAtls, createAtlsDispatcher, freshAttestation, type AtlsVerifyOptions } from "../src/index.ts";
-import { bootEnclave, clientOn, createWorld, get, helloListener, startAtlsServer, type Enclave, type RunningAtlsServer, type World } from "./support.ts";
+import { bootEnclave, clientOn, genuineSetup, get, helloListener, startAtlsServer, type Enclave, type RunningAtlsServer, type World } from "./support.ts";
 
 let world: World;
 let enclave: Enclave;
 let options: AtlsVerifyOptions;
 const servers: RunningAtlsServer[] = [];
 
-beforeAll(async () => {
-  world = createWorld();
-  enclave = await bootEnclave({ simDir: world.simDir, applicationDir: world.appDir });
-  options = { pcrPolicy: { kind: "manifest", sets: [enclave.manifest] }, root: enclave.root };
-});
+beforeAll(async () => ({ world, enclave, options } = await genuineSetup()));
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => server.close()));
 });

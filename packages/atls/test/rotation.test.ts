@@ -6,17 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request } from "undici";
 import { NsmClient, type NsmDevice } from "@strongroom/nitro";
 import { connectAtls, createAtlsDispatcher, type AtlsIdentity, type AtlsVerifyOptions } from "../src/index.ts";
-import { bootEnclave, clientOn, createWorld, get, helloListener, spkiOf, startAtlsServer, type Enclave, type World } from "./support.ts";
+import { clientOn, genuineSetup, get, helloListener, spkiOf, startAtlsServer, type Enclave, type World } from "./support.ts";
 
 let world: World;
 let enclave: Enclave;
 let options: AtlsVerifyOptions;
 
-beforeAll(async () => {
-  world = createWorld();
-  enclave = await bootEnclave({ simDir: world.simDir, applicationDir: world.appDir });
-  options = { pcrPolicy: { kind: "manifest", sets: [enclave.manifest] }, root: enclave.root };
-});
+beforeAll(async () => ({ world, enclave, options } = await genuineSetup()));
 afterAll(() => world.cleanup());
 
 /** Resolves after the identity's next rotation (once the server has installed it). */

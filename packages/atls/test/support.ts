@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from "node:tls";
 import { Client } from "undici";
 import { NsmClient, readCertificate, SimulatedNsm, type PcrSet, type SimulatedNsmOptions } from "@strongroom/nitro";
-import { ATTESTATION_PATH, createAtlsServer, handleAttestationRequest, type AtlsServer, type AtlsServerOptions } from "../src/index.ts";
+import { ATTESTATION_PATH, createAtlsServer, handleAttestationRequest, type AtlsServer, type AtlsServerOptions, type AtlsVerifyOptions } from "../src/index.ts";
 import { privateKeyPem } from "../src/private-key-pem.ts";
 
 export interface World {
@@ -59,6 +59,13 @@ export async function bootEnclave(options: Pick<SimulatedNsmOptions, "simDir" | 
   // The PCRs as the enclave reports them (debug mode reads them as zero).
   for (const index of [0, 1, 2]) manifest.set(index, (await nsm.describePcr(index)).value);
   return { device, nsm, root: device.rootCertificate, manifest };
+}
+
+/** A world with the genuine enclave booted, and the verify options that accept exactly it: the usual start of a test file. */
+export async function genuineSetup(): Promise<{ world: World; enclave: Enclave; options: AtlsVerifyOptions }> {
+  const world = createWorld();
+  const enclave = await bootEnclave({ simDir: world.simDir, applicationDir: world.appDir });
+  return { world, enclave, options: { pcrPolicy: { kind: "manifest", sets: [enclave.manifest] }, root: enclave.root } };
 }
 
 /** GET answers "hello <path>"; POST ATTESTATION_PATH answers a fresh attestation. */
