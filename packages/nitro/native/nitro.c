@@ -274,6 +274,13 @@ static napi_value unix_socket_pair(napi_env env, napi_callback_info info) {
 
 #define WOULD_BLOCK (-1)
 
+/** A read or write's outcome for JS: the byte count, WOULD_BLOCK on a full/empty socket, or a thrown errno error. */
+static napi_value io_result(napi_env env, const char *operation, ssize_t count) {
+  if (count >= 0) return number_value(env, (double)count);
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return number_value(env, WOULD_BLOCK);
+  return throw_errno(env, operation, errno);
+}
+
 /** Bytes read into the array, 0 at end of stream, -1 when nothing is available yet. */
 static napi_value fd_read(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -288,11 +295,7 @@ static napi_value fd_read(napi_env env, napi_callback_info info) {
   ssize_t count;
   do count = read(fd, data, length);
   while (count < 0 && errno == EINTR);
-  if (count < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return number_value(env, WOULD_BLOCK);
-    return throw_errno(env, "read", errno);
-  }
-  return number_value(env, (double)count);
+  return io_result(env, "read", count);
 }
 
 /** Bytes written from the array (possibly fewer than given), or -1 when the socket buffer is full. */
@@ -306,11 +309,7 @@ static napi_value socket_write(napi_env env, napi_callback_info info) {
   // MSG_NOSIGNAL: a closed peer is an EPIPE error here, never a SIGPIPE.
   do count = send(fd, data, length, MSG_NOSIGNAL);
   while (count < 0 && errno == EINTR);
-  if (count < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return number_value(env, WOULD_BLOCK);
-    return throw_errno(env, "write", errno);
-  }
-  return number_value(env, (double)count);
+  return io_result(env, "write", count);
 }
 
 static napi_value socket_shutdown_write(napi_env env, napi_callback_info info) {
