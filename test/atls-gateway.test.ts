@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { Pool, request } from "undici";
 import { createAtlsDispatcher, createAtlsServer, readPcrManifest } from "@strongroom/atls";
 import { loadOrCreateSimulatedCa } from "@strongroom/nitro";
@@ -115,7 +115,9 @@ describe("a validator client signs through the gateway with a signer serving aTL
     expect(JSON.parse(answer.body)).toEqual({ message: expect.stringMatching(/token/) });
   });
 
-  test("the gateway logs each verification and each request, and never a token", () => {
+  test("the gateway logs each verification and each request, and never a token", async () => {
+    // A request's line is written when its response finishes, which can be just after curl has its answer.
+    await gateway.cli.waitForOutput(/"status":401[^\n]*"msg":"request"/);
     const out = gateway.cli.stdout() + gateway.cli.stderr();
     const verified = logLines(gateway.cli.stdout(), "upstream verified");
     expect(verified.length).toBeGreaterThan(0);
@@ -277,6 +279,8 @@ describe("gateway and in-process signers of a test image", () => {
     const servedBy = async (count: number) => {
       const before = logLines(gateway.cli.stdout(), "request").length;
       for (let i = 0; i < count; i++) expect((await sign(gateway.url)).status).toBe(200);
+      // Each line is written as its response finishes, which can be just after the client has the answer.
+      await vi.waitFor(() => expect(logLines(gateway.cli.stdout(), "request").length).toBe(before + count));
       return logLines(gateway.cli.stdout(), "request")
         .slice(before)
         .map((line) => line["upstream"]);

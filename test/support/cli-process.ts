@@ -32,7 +32,8 @@ export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): 
   let err = "";
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (err += chunk));
-  const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close", not "exit": it comes once stdout and stderr are drained, so a stopped process's output is complete.
+  const exit = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   return {
     child,
     stdout: () => out,
