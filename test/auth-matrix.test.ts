@@ -125,7 +125,7 @@ beforeAll(async () => {
   const revoked = auth.createToken("revoked", ["admin"]);
   auth.revokeToken(revoked.id);
   credentials.push({ name: "revoked admin token", header: bearer(revoked.token) });
-  signer = await startTestSigner({ interopKeys: 3, host: "::", auth, slashingProtection: { url: "pglite:memory", timeoutMs: 10_000 } });
+  signer = await startTestSigner({ interopKeys: 3, listen: { host: "::", port: 0 }, auth, slashingProtection: { url: "pglite:memory", timeoutMs: 10_000 } });
 });
 afterAll(() => signer?.close());
 

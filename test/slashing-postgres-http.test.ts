@@ -28,8 +28,7 @@ beforeAll(async () => {
   viaProxy.port = String(proxy.port);
   signer = await startSigner({
     network: namedNetwork("mainnet"),
-    host: "127.0.0.1",
-    port: 0,
+    listen: { host: "127.0.0.1", port: 0 },
     keySources: {},
     inMemoryKeys: [{ secretKey: secret.slice(), source: "interop 5" }],
     slashingProtection: { url: viaProxy.href, timeoutMs: 5_000 },

@@ -85,8 +85,7 @@ async function runVectorFile(file: VectorFile, dbUrl: string): Promise<void> {
   const network = { ...networkFromConfigYaml(NETWORK_YAML, "vectors.yaml"), genesisValidatorsRoot: new Uint8Array(Buffer.from(gvr.slice(2), "hex")) };
   const signer = await startSigner({
     network,
-    host: "127.0.0.1",
-    port: 0,
+    listen: { host: "127.0.0.1", port: 0 },
     keySources: {},
     inMemoryKeys: [0, 1, 2].map((i) => ({ secretKey: interopSecretKey(i), source: `interop ${i}` })),
     slashingProtection: { url: dbUrl, timeoutMs: 10_000 },

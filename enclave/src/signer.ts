@@ -3,17 +3,18 @@ import { createServer, type Server } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { availableParallelism } from "node:os";
 import { createAtlsServer } from "@strongroom/atls";
-import type { NsmClient } from "@strongroom/nitro";
+import type { NsmClient, Transport, TransportServer } from "@strongroom/nitro";
 import { toHex, type Network } from "@strongroom/eth2";
 import { blsPublicKey, KeystoreDecryptPool, loadKeys, type KeySources } from "@strongroom/keystore";
 import type { Logger } from "pino";
-import { openSlashingProtection } from "@strongroom/slashing";
+import { openSlashingProtection, type OutboundOptions } from "@strongroom/slashing";
 import { createApi, DEFAULT_HTTP_TIMEOUTS, type Api, type HttpTimeouts } from "./api.ts";
 import type { TokenStore } from "./auth/index.ts";
 import { AccessControl } from "./pipeline/access.ts";
 import { Admission, type AdmissionLimits } from "./pipeline/admission.ts";
 import { createMetricsServer } from "./routes/metrics.ts";
 import { listen } from "./http/listen.ts";
+import { servePlainOverTransport, serveTlsOverTransport } from "./http/transport-listener.ts";
 import { SignerMetrics } from "./metrics.ts";
 import { CanaryWatch } from "./pipeline/canary.ts";
 import { SlashingGuard } from "./slashing/guard.ts";
@@ -29,8 +30,8 @@ export interface InMemoryKey {
 
 export interface SignerOptions {
   readonly network: Network;
-  readonly host: string;
-  readonly port: number;
+  /** Where the API listens: a TCP address (standard mode) or vsock ports (the enclave). */
+  readonly listen: TcpListen | VsockListen;
   readonly keySources: KeySources;
   /** Keys handed over in memory (the demo keys of `strongroom sim`). */
   readonly inMemoryKeys?: readonly InMemoryKey[];
@@ -47,13 +48,27 @@ export interface SignerOptions {
   readonly limits?: Partial<BodyLimits>;
   readonly admission?: Partial<AdmissionLimits>;
   readonly timeouts?: Partial<HttpTimeouts>;
-  /** Prometheus metrics on a port of their own (plain HTTP, counts only). */
-  readonly metrics?: { readonly host: string; readonly port: number };
+  /** Prometheus metrics on a TCP port of their own (plain HTTP, counts only); over vsock they are always on. */
+  readonly metrics?: TcpListen;
   /** Serve the API over attested TLS (DESIGN.md §6) instead of plain HTTP. */
   readonly atls?: AtlsServing;
   /** Serve the API over ordinary TLS (1.2 or later); excludes `atls`. */
   readonly tls?: TlsFiles;
   readonly log: Logger;
+}
+
+export interface TcpListen {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** In the enclave: the API (attested TLS only) and metrics on vsock ports of this side's CID. */
+export interface VsockListen {
+  readonly transport: Transport;
+  readonly apiPort: number;
+  readonly metricsPort: number;
+  /** The parent's ingress starts each stream with a PROXY v2 header. */
+  readonly proxyProtocol: boolean;
 }
 
 export interface AtlsServing {
@@ -78,6 +93,8 @@ export interface SlashingProtectionOptions {
   readonly url: string;
   /** Bound on one database operation; past it blocks and attestations get 503. */
   readonly timeoutMs: number;
+  /** In the enclave: the database is reached through egress streams, over verified TLS. */
+  readonly outbound?: OutboundOptions;
 }
 
 export interface RunningSigner {
@@ -153,23 +170,16 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
     log,
   };
   const api = createApi(ctx, { timeouts: { ...DEFAULT_HTTP_TIMEOUTS, ...options.timeouts }, ...(options.atls && { attestation: options.atls.nsm }) });
-  const metricsServer = options.metrics && createMetricsServer(metrics.registry);
-  let served: ApiServer | undefined;
-  let url: string;
-  let metricsUrl: string | undefined;
+  let served: ServedApi | undefined;
   let atls: AtlsDescription | undefined;
   try {
     atls = options.atls && (await describeAtls(options.atls));
-    served = await createApiServer(api, options);
-    url = await listen(served.server, options.host, options.port, served.scheme);
-    if (metricsServer) metricsUrl = await listen(metricsServer, options.metrics!.host, options.metrics!.port, "http");
+    served = await serveApi(api, createMetricsServer(metrics.registry), options);
   } catch (error) {
-    served?.stop();
-    served?.server.close();
     await Promise.all([signingPool.close(), keystorePool.close(), slashing?.close()]);
     throw error;
   }
-  const { server, stop } = served;
+  const { url, metricsUrl } = served;
   log.info({ url, network: options.network.name, ...(metricsUrl && { metrics: `${metricsUrl}/metrics` }), ...(atls && { atls }) }, "signer listening");
 
   return {
@@ -178,12 +188,7 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
     keys,
     keysLoaded,
     async close() {
-      stop();
-      metricsServer?.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await served.close();
       await Promise.all([signingPool.close(), keystorePool.close(), slashing?.close()]);
     },
   };
@@ -191,7 +196,7 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
 
 /** Opens the database and pins the network's genesis validators root in it before any key can sign. */
 async function openSlashingGuard(options: SlashingProtectionOptions, network: Network, log: Logger, metrics: SignerMetrics): Promise<SlashingGuard> {
-  const db = await openSlashingProtection(options.url, { operationTimeoutMs: options.timeoutMs });
+  const db = await openSlashingProtection(options.url, { operationTimeoutMs: options.timeoutMs, ...(options.outbound && { outbound: options.outbound }) });
   try {
     if (network.genesisValidatorsRoot !== undefined) await db.ensureGenesisValidatorsRoot(network.genesisValidatorsRoot);
   } catch (error) {
@@ -202,35 +207,84 @@ async function openSlashingGuard(options: SlashingProtectionOptions, network: Ne
   return new SlashingGuard(db, options.timeoutMs, log, metrics);
 }
 
-interface ApiServer {
-  readonly server: Server | HttpsServer;
-  readonly scheme: "http" | "https";
-  /** Stops what runs beside the server (certificate rotation). */
-  stop(): void;
+interface ServedApi {
+  readonly url: string;
+  readonly metricsUrl?: string;
+  /** Stops listening, closes every connection and the certificate rotation. */
+  close(): Promise<void>;
 }
 
-/** The one API on plain HTTP, ordinary TLS or attested TLS. */
-async function createApiServer(api: Api, options: SignerOptions): Promise<ApiServer> {
+/** The one API on plain HTTP, ordinary TLS or attested TLS, over TCP or (attested only) vsock; and the metrics beside it. */
+async function serveApi(api: Api, metricsServer: Server, options: SignerOptions): Promise<ServedApi> {
   const { requestListener, serverOptions } = api;
-  let served: ApiServer;
-  if (options.atls !== undefined) {
-    const { nsm, subjectAltNames, rotateEveryMs } = options.atls;
-    const atls = await createAtlsServer({
-      nsm,
-      subjectAltNames,
-      ...(rotateEveryMs !== undefined && { rotateEveryMs }),
-      requestListener,
-      serverOptions,
-      onRotationError: (error) => options.log.error({ err: error }, "aTLS certificate rotation failed; the current certificate stays until a retry succeeds"),
+  const { listen: where } = options;
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const closer of closers.reverse()) await closer();
+  };
+  const closeServer = (server: Server | HttpsServer) => () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
     });
-    served = { server: atls.server, scheme: "https", stop: () => atls.stop() };
-  } else if (options.tls !== undefined) {
-    served = { server: createTlsServer(api, options.tls), scheme: "https", stop: () => {} };
-  } else {
-    served = { server: createServer(serverOptions, requestListener), scheme: "http", stop: () => {} };
+  try {
+    let server: Server | HttpsServer;
+    let url: string;
+    let metricsUrl: string | undefined;
+    if ("transport" in where) {
+      if (options.atls === undefined) throw new Error("over vsock the signer serves attested TLS only: give the atls options");
+      const atls = await createAtlsServer(atlsServerOptions(api, options.atls, options));
+      closers.push(async () => atls.stop());
+      server = createServer(serverOptions, requestListener);
+      const { transport, apiPort, metricsPort, proxyProtocol } = where;
+      const listening: TransportServer = await serveTlsOverTransport(server, {
+        transport,
+        port: apiPort,
+        proxyProtocol,
+        secureContext: () => atls.secureContext(),
+        handshakeTimeoutMs: api.serverOptions.headersTimeout ?? DEFAULT_HTTP_TIMEOUTS.headersMs,
+        onRefused: (reason) => options.log.warn({ reason }, "API connection refused"),
+      });
+      closers.push(closeServer(server), () => listening.close());
+      const metricsListening = await servePlainOverTransport(metricsServer, { transport, port: metricsPort });
+      closers.push(closeServer(metricsServer), () => metricsListening.close());
+      url = `vsock://${transport.kind === "simulated" ? "sim:" : ""}${apiPort}`;
+      metricsUrl = `vsock://${transport.kind === "simulated" ? "sim:" : ""}${metricsPort}`;
+    } else {
+      let stop = () => {};
+      if (options.atls !== undefined) {
+        const atls = await createAtlsServer(atlsServerOptions(api, options.atls, options));
+        server = atls.server;
+        stop = () => atls.stop();
+      } else if (options.tls !== undefined) {
+        server = createTlsServer(api, options.tls);
+      } else {
+        server = createServer(serverOptions, requestListener);
+      }
+      closers.push(async () => stop(), closeServer(server));
+      url = await listen(server, where.host, where.port, options.atls !== undefined || options.tls !== undefined ? "https" : "http");
+      if (options.metrics !== undefined) {
+        closers.push(closeServer(metricsServer));
+        metricsUrl = await listen(metricsServer, options.metrics.host, options.metrics.port, "http");
+      }
+    }
+    server.on("clientError", api.onClientError);
+    return { url, ...(metricsUrl !== undefined && { metricsUrl }), close };
+  } catch (error) {
+    await close();
+    throw error;
   }
-  served.server.on("clientError", api.onClientError);
-  return served;
+}
+
+function atlsServerOptions(api: Api, atls: AtlsServing, options: SignerOptions): Parameters<typeof createAtlsServer>[0] {
+  return {
+    nsm: atls.nsm,
+    subjectAltNames: atls.subjectAltNames,
+    ...(atls.rotateEveryMs !== undefined && { rotateEveryMs: atls.rotateEveryMs }),
+    requestListener: api.requestListener,
+    serverOptions: api.serverOptions,
+    onRotationError: (error) => options.log.error({ err: error }, "aTLS certificate rotation failed; the current certificate stays until a retry succeeds"),
+  };
 }
 
 function createTlsServer({ requestListener, serverOptions }: Api, { keyFile, certFile }: TlsFiles): HttpsServer {

@@ -23,8 +23,7 @@ export function startTestSigner(overrides: Partial<SignerOptions> & { interopKey
   const { interopKeys = 4, ...rest } = overrides;
   return startSigner({
     network: namedNetwork("mainnet"),
-    host: "127.0.0.1",
-    port: 0,
+    listen: { host: "127.0.0.1", port: 0 },
     keySources: {},
     inMemoryKeys: Array.from({ length: interopKeys }, (_, i) => ({ secretKey: interopSecretKey(i), source: `interop ${i}` })),
     slashingProtection: { url: "pglite:memory", timeoutMs: 5_000 },

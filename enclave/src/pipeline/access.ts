@@ -3,6 +3,7 @@ import { timingSafeEqual } from "node:crypto";
 import type { Socket } from "node:net";
 import { ANY, evaluate, parseAddress, type Authentication, type InvalidCredentials, type Policy, type Scope, type TokenStore } from "../auth/index.ts";
 import { HttpError } from "../http/errors.ts";
+import { peerAddress } from "../http/peer.ts";
 
 /** Who is asking: the token (or the unauthenticated policy) and the connection's peer address. */
 export interface Caller {
@@ -33,7 +34,7 @@ export function openCaller(req: IncomingMessage): Caller {
 }
 
 function peer(socket: Socket): { address: string; parsedAddress: Uint8Array | undefined } {
-  const address = socket.remoteAddress ?? "";
+  const address = peerAddress(socket);
   if (!parsedAddresses.has(socket)) parsedAddresses.set(socket, parseAddress(address, true));
   return { address, parsedAddress: parsedAddresses.get(socket) };
 }

@@ -3,7 +3,7 @@
 // context for new connections; open connections keep the one they have.
 import { createServer, type Server, type ServerOptions } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { SecureContextOptions } from "node:tls";
+import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
 import { AtlsIdentity, type AtlsIdentityOptions } from "./identity.ts";
 
 /** After a failed rotation (the NSM did not answer), try again this soon; the current certificate outlives the delay. */
@@ -24,6 +24,11 @@ export interface AtlsServer {
   /** Not yet listening: call `listen()`. */
   readonly server: Server;
   readonly identity: AtlsIdentity;
+  /**
+   * The current key and certificate as a context for a TLS socket made by
+   * hand (a stream that did not come through `server`, such as vsock).
+   */
+  secureContext(): SecureContext;
   /** Stops the rotation schedule (the server itself is closed by its owner). */
   stop(): void;
 }
@@ -43,6 +48,7 @@ export async function createAtlsServer(options: AtlsServerOptions): Promise<Atls
   } finally {
     first.key.fill(0);
   }
+  let context = standaloneContext(identity);
   const stopListening = identity.onRotate(() => {
     const next = contextOptions();
     try {
@@ -50,6 +56,7 @@ export async function createAtlsServer(options: AtlsServerOptions): Promise<Atls
     } finally {
       next.key.fill(0);
     }
+    context = standaloneContext(identity);
   });
 
   let timer: NodeJS.Timeout | undefined;
@@ -72,10 +79,20 @@ export async function createAtlsServer(options: AtlsServerOptions): Promise<Atls
   return {
     server,
     identity,
+    secureContext: () => context,
     stop() {
       stopped = true;
       clearTimeout(timer);
       stopListening();
     },
   };
+}
+
+function standaloneContext(identity: AtlsIdentity): SecureContext {
+  const options = identity.secureContextOptions();
+  try {
+    return createSecureContext({ ...options, minVersion: "TLSv1.3", maxVersion: "TLSv1.3" });
+  } finally {
+    options.key.fill(0);
+  }
 }

@@ -1,9 +1,12 @@
+import type { OutboundOptions } from "./outbound.ts";
 import type { SlashingProtection } from "./protection.ts";
 import { SlashingProtectionError } from "./protection.ts";
 
 export interface OpenOptions {
   /** Upper bound for one database operation; past it the operation fails with SlashingDatabaseError (fail closed). */
   readonly operationTimeoutMs?: number;
+  /** Reach the database through these streams, always over verified TLS (the enclave); absent: connect directly. */
+  readonly outbound?: OutboundOptions;
 }
 
 export const DEFAULT_OPERATION_TIMEOUT_MS = 2_000;
@@ -26,6 +29,9 @@ export async function openSlashingProtection(url: string, options: OpenOptions =
     case "postgresql:":
       return (await import("./postgres/postgres.ts")).openPostgres(parsed, options);
     case "pglite:":
+      if (options.outbound !== undefined) {
+        throw new SlashingProtectionError("an enclave keeps no slashing history of its own (it would be lost on restart): use postgres:// or dynamodb://");
+      }
       return (await import("./postgres/pglite.ts")).openPglite(parsed, options);
     case "dynamodb:":
       return (await import("./dynamodb/dynamodb.ts")).openDynamo(parsed, options);

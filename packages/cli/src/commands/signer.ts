@@ -162,8 +162,7 @@ export async function runSigner(values: SignerValues, env: NodeJS.ProcessEnv, in
   const signer = await startSigner({
     auth,
     network,
-    host: values["http-host"],
-    port: values["http-port"],
+    listen: { host: values["http-host"], port: values["http-port"] },
     keySources: {
       keyConfigDir: values["key-config-path"],
       keystoresPath: values["keystores-path"],

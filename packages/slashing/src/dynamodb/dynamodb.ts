@@ -22,6 +22,7 @@ import { META_KEY, n, stateKey, validatorPk } from "./layout.ts";
 import { BULK_CONCURRENCY, forEachLimited } from "./parallel.ts";
 import { prune } from "./prune.ts";
 import { KeyedQueue } from "./queue.ts";
+import { outboundRequestHandler } from "./outbound-handler.ts";
 import { ensureTable } from "./setup.ts";
 import { Table } from "./table.ts";
 import { exportInterchange, importInterchange } from "./transfer.ts";
@@ -136,11 +137,17 @@ class DynamoSlashingProtection implements SlashingProtection {
 export async function openDynamo(url: URL, options: OpenOptions): Promise<SlashingProtection> {
   const location = parseLocation(url);
   const timeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
+  const { outbound } = options;
+  if (outbound !== undefined && location.endpoint?.protocol === "http:") {
+    throw new SlashingProtectionError("slashing-protection database URL: the endpoint must be https:// here; the enclave talks to DynamoDB only over verified TLS");
+  }
   const client = new DynamoDBClient({
     ...(location.region !== undefined && { region: location.region }),
     ...(location.endpoint !== undefined && { endpoint: location.endpoint.href }),
     maxAttempts: SDK_MAX_ATTEMPTS,
-    requestHandler: { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true },
+    requestHandler:
+      outbound === undefined ? { connectionTimeout: timeoutMs, requestTimeout: timeoutMs, throwOnRequestTimeout: true } : outboundRequestHandler(outbound, timeoutMs),
+    ...(outbound?.awsCredentials !== undefined && { credentials: outbound.awsCredentials }),
   });
   const table = new Table(client, location.table, timeoutMs);
   try {

@@ -8,18 +8,20 @@
  * dropped and replaced on next use: the pool recovers by itself when the
  * server comes back.
  */
-import { Pool, type PoolClient } from "pg";
+import { Pool, type PoolClient, type PoolConfig } from "pg";
 import { DEFAULT_OPERATION_TIMEOUT_MS, type OpenOptions } from "../open.ts";
-import type { SlashingProtection } from "../protection.ts";
+import type { OutboundOptions } from "../outbound.ts";
+import { SlashingProtectionError, type SlashingProtection } from "../protection.ts";
 import { SqlSlashingProtection } from "./backend.ts";
 import { slashingError, type SqlClient, type SqlDatabase } from "./client.ts";
+import { OutboundSocket } from "./outbound-socket.ts";
 import { prepareSchema } from "./schema.ts";
 
 export async function openPostgres(url: URL, options: OpenOptions): Promise<SlashingProtection> {
   // Without credentials or options, for logs and errors.
   const description = `${url.protocol}//${url.host}${url.pathname}`;
   const timeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
-  const db = new PgDatabase(url, timeoutMs, description);
+  const db = new PgDatabase(url, timeoutMs, description, options.outbound);
   try {
     await prepareSchema(db, description);
   } catch (error) {
@@ -33,10 +35,10 @@ class PgDatabase implements SqlDatabase {
   readonly #pool: Pool;
   readonly #description: string;
 
-  constructor(url: URL, timeoutMs: number, description: string) {
+  constructor(url: URL, timeoutMs: number, description: string, outbound: OutboundOptions | undefined) {
     this.#description = description;
     this.#pool = new Pool({
-      connectionString: url.href,
+      ...(outbound === undefined ? { connectionString: url.href } : verifiedTlsThrough(outbound, url)),
       application_name: "strongroom",
       connectionTimeoutMillis: timeoutMs,
       query_timeout: timeoutMs,
@@ -83,4 +85,24 @@ class PgDatabase implements SqlDatabase {
       throw slashingError(error, this.#description);
     });
   }
+}
+
+/**
+ * Through an egress proxy: always TLS, verified against the URL's host name
+ * (pg's verify-full), whatever the URL's sslmode says — a parent that could
+ * read or rewrite the slashing history could get a validator slashed. An
+ * sslmode weaker than verify-full is refused rather than silently upgraded.
+ */
+function verifiedTlsThrough(outbound: OutboundOptions, url: URL): PoolConfig {
+  const sslmode = url.searchParams.get("sslmode");
+  if (sslmode !== null && sslmode !== "verify-full") {
+    throw new SlashingProtectionError(`slashing-protection database URL: sslmode=${sslmode} is refused here; the connection is always TLS with the server's certificate verified (verify-full)`);
+  }
+  const plain = new URL(url.href);
+  plain.searchParams.delete("sslmode");
+  return {
+    connectionString: plain.href,
+    stream: () => new OutboundSocket(outbound.connect),
+    ssl: { rejectUnauthorized: true, ...(outbound.ca !== undefined && { ca: [...outbound.ca] }) },
+  };
 }
