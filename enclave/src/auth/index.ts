@@ -82,6 +82,7 @@ export {
   MIN_SERVER_SECRET_BYTES,
   BOOTSTRAP_POLICY,
   BOOTSTRAP_TOKEN_NAME,
+  CONFIGURED_ADMINISTRATOR_ID,
   type TokenInfo,
   type CreatedToken,
   type InvalidCredentials,

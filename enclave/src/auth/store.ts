@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
+import { createHash, createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
 import { closeSync, fchmodSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { AuthConfigError } from "./errors.ts";
@@ -55,7 +55,18 @@ export interface StoreOptions {
    * configuration turns it off.
    */
   readonly unauthenticated?: unknown;
+  /**
+   * The SHA-256 of an administrator token chosen by the operator, from the
+   * enclave's measured configuration: in an enclave there is no terminal to
+   * show a bootstrap token on, and nothing the parent relays may carry one.
+   * A token of 256 random bits needs no slower hash. Like the
+   * unauthenticated policy it is configuration, never stored.
+   */
+  readonly administratorSha256?: Uint8Array;
 }
+
+/** The id under which the configured administrator appears (it cannot be revoked through the API). */
+export const CONFIGURED_ADMINISTRATOR_ID = "tok_configured_admin";
 
 const TOKEN_ID = /^tok_[0-9a-f]{16}$/;
 const HMAC_HEX = /^[0-9a-f]{64}$/;
@@ -141,6 +152,7 @@ export class TokenStore {
   readonly #byHmac = new Map<string, TokenRecord>();
   readonly #byId = new Map<string, TokenRecord>();
   readonly #anonymous: readonly Policy[] | undefined;
+  readonly #administrator: { readonly sha256: Buffer; readonly policies: readonly Policy[] } | undefined;
   #bootstrapped = false;
 
   private constructor(path: string, key: KeyObject, options: StoreOptions) {
@@ -148,6 +160,8 @@ export class TokenStore {
     this.#key = key;
     this.#now = options.now ?? (() => new Date());
     this.#anonymous = options.unauthenticated === undefined ? undefined : [parseUnauthenticated(options.unauthenticated)];
+    if (options.administratorSha256 !== undefined && options.administratorSha256.length !== 32) throw new AuthConfigError("the administrator token's SHA-256 must be 32 bytes");
+    this.#administrator = options.administratorSha256 && { sha256: Buffer.from(options.administratorSha256), policies: [allowEverything(BOOTSTRAP_POLICY)] };
     this.#secretCheck = createHmac("sha256", key).update(SECRET_CHECK_INPUT).digest("hex");
   }
 
@@ -443,7 +457,9 @@ export class TokenStore {
     if (parsed.kind === "missing") return this.#anonymous === undefined ? { kind: "missing" } : { kind: "anonymous", policies: this.#anonymous };
     if (parsed.kind === "malformed") return { kind: "invalid", code: "malformed", reason: parsed.reason };
     const mac = this.#mac(parsed.token);
+    const administrator = this.#administrator !== undefined && timingSafeEqual(createHash("sha256").update(parsed.token).digest(), this.#administrator.sha256);
     parsed.token.fill(0);
+    if (administrator) return { kind: "ok", tokenId: CONFIGURED_ADMINISTRATOR_ID, policies: this.#administrator!.policies };
     const record = this.#byHmac.get(mac.toString("hex"));
     if (record === undefined || !timingSafeEqual(record.hmac, mac)) return { kind: "invalid", code: "unknown", reason: "unknown token" };
     return this.#current(record, now);
@@ -455,6 +471,7 @@ export class TokenStore {
    * policy since, and its policies may have changed.
    */
   reauthenticate(tokenId: string, now: Date = new Date()): Authentication {
+    if (tokenId === CONFIGURED_ADMINISTRATOR_ID && this.#administrator !== undefined) return { kind: "ok", tokenId, policies: this.#administrator.policies };
     const record = this.#byId.get(tokenId);
     return record === undefined ? { kind: "invalid", code: "unknown", reason: "unknown token" } : this.#current(record, now);
   }

@@ -85,7 +85,7 @@ function generatedSecret(path: string, log: Logger): Buffer {
   return readFileSync(path);
 }
 
-function readUnauthenticatedPolicy(value: string): unknown {
+export function readUnauthenticatedPolicy(value: string): unknown {
   if (value === "loopback") return LOOPBACK_RULES;
   let text: string;
   try {

@@ -1,5 +1,7 @@
 import { ATTEST_COMMANDS } from "./commands/attest.ts";
+import { ENCLAVE_OPTIONS, readEnclaveOptions, runEnclave } from "./commands/enclave.ts";
 import { GATEWAY_COMMAND } from "./commands/gateway.ts";
+import { PARENT_OPTIONS, readParentOptions, runParent } from "./commands/parent.ts";
 import { readSignerOptions, runSigner, SIGNER_OPTIONS } from "./commands/signer.ts";
 import { readSimOptions, runSim, SIM_OPTIONS } from "./commands/sim.ts";
 import { OPERATOR_COMMANDS } from "./commands/operator.ts";
@@ -32,10 +34,20 @@ const COMMANDS: Record<string, Command> = {
     options: SIGNER_OPTIONS,
     run: async (argv, env) => void (await runSigner(readSignerOptions(argv, env), env)),
   },
+  enclave: {
+    summary: "Run the signing core as an enclave (sim or nitro mode): aTLS API on vsock 5000, control 5001, metrics 5002.",
+    options: ENCLAVE_OPTIONS,
+    run: async (argv, env) => void (await runEnclave(readEnclaveOptions(argv, env))),
+  },
+  parent: {
+    summary: "Run the untrusted parent beside an enclave: ingress and egress proxies, control channel, credentials, logs, enclave lifecycle.",
+    options: PARENT_OPTIONS,
+    run: async (argv, env) => void (await runParent(readParentOptions(argv, env), env)),
+  },
   sim: {
-    summary: "Run strongroom locally with the interop demo keys 0-7 and print the endpoint to point a validator client at.",
+    summary: "Run the whole split system locally (simulated enclave, parent, services, gateway) with the interop demo keys 0-7; prints the endpoint for a validator client.",
     options: SIM_OPTIONS,
-    run: (argv, env) => runSim(readSimOptions(argv, env), env),
+    run: (argv, env) => runSim(readSimOptions(argv, env)),
   },
   slashing: {
     summary: "Import, export and prune EIP-3076 slashing-protection data in a database.",

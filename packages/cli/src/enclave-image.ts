@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadOrCreateSimulatedCa, NsmClient, readApplicationDir, SimulatedNsm, type ApplicationFile } from "@strongroom/nitro";
+import { loadOrCreateSimulatedCa, NsmClient, readApplicationDir, SimulatedNsm, simulatedMeasurements, type ApplicationFile } from "@strongroom/nitro";
 
 /** The package the enclave program starts from. */
 const ENCLAVE_PACKAGE = "@strongroom/enclave";
@@ -29,6 +29,13 @@ export async function simulatedEnclaveNsm(simDir: string): Promise<{ nsm: NsmCli
   const { rootCertificatePath } = loadOrCreateSimulatedCa(simDir);
   const device = await SimulatedNsm.create({ simDir, applicationFiles: await enclaveProgramFiles() });
   return { nsm: new NsmClient(device), rootCertificatePath };
+}
+
+/** The PCR manifest (JSON) of the simulated image of the enclave program: what clients of a simulated enclave pin. */
+export async function simulatedEnclaveManifest(): Promise<string> {
+  const { pcr0, pcr1, pcr2 } = await simulatedMeasurements({ applicationFiles: await enclaveProgramFiles() });
+  const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+  return JSON.stringify({ PCR0: hex(pcr0), PCR1: hex(pcr1), PCR2: hex(pcr2) });
 }
 
 /** The package and its @strongroom dependencies, transitively, each with its directory, in a stable order. */

@@ -164,3 +164,8 @@ export function formatHelp(usage: string, summary: string, table: OptionTable): 
   lines.push("  --help", "      show this help");
   return lines.join("\n");
 }
+
+/** Some options of a table, for a command that shares them (one definition, one description). */
+export function pickOptions<T extends OptionTable, N extends T[number]["name"]>(table: T, names: readonly N[]): Extract<T[number], { name: N }>[] {
+  return table.filter((spec) => (names as readonly string[]).includes(spec.name)) as Extract<T[number], { name: N }>[];
+}

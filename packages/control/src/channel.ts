@@ -122,23 +122,23 @@ export class ControlClient {
     stream.on("close", () => shut(new ControlChannelError("the enclave closed the control channel")));
   }
 
-  request(request: Request): Promise<EnclaveMessage> {
+  request(request: Request, timeoutMs = this.#timeoutMs): Promise<EnclaveMessage> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     const id = this.#nextId;
     this.#nextId = (this.#nextId % (2 ** 31 - 1)) + 1;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(new ControlChannelError(`the enclave did not answer a ${request.type} request within ${this.#timeoutMs} ms`));
-      }, this.#timeoutMs);
+        reject(new ControlChannelError(`the enclave did not answer a ${request.type} request within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
       this.#stream.write(encodeFrame({ v: CONTROL_VERSION, id, ...request }));
     });
   }
 
   /** Sends and insists on "ok"; an error answer becomes a ControlChannelError with the enclave's words. */
-  async expectOk(request: Request): Promise<void> {
-    const answer = await this.request(request);
+  async expectOk(request: Request, timeoutMs?: number): Promise<void> {
+    const answer = await this.request(request, timeoutMs);
     if (answer.type === "error") throw new ControlChannelError(`the enclave refused ${request.type}: ${answer.message}`);
     if (answer.type !== "ok") throw new ControlChannelError(`the enclave answered ${request.type} with ${answer.type}`);
   }

@@ -65,7 +65,7 @@ export const SIGNER_OPTIONS = [
 export type SignerValues = OptionValues<typeof SIGNER_OPTIONS>;
 
 /** A named network knows its root; a config file's network takes it from --genesis-validators-root. */
-function withGenesisValidatorsRoot(network: Network, value: string | undefined): Network {
+export function withGenesisValidatorsRoot(network: Network, value: string | undefined): Network {
   if (value === undefined) return network;
   if (!/^0x[0-9a-fA-F]{64}$/.test(value)) throw new UsageError("--genesis-validators-root: expected 0x followed by 32 bytes of hex");
   const root = new Uint8Array(Buffer.from(value.slice(2), "hex"));

@@ -1,53 +1,76 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { interopSecretKey } from "@strongroom/keystore";
-import type { RunningSigner } from "@strongroom/enclave";
-import { parseOptions, type OptionTable, type OptionValues } from "../options.ts";
-import { readSignerOptions, runSigner } from "./signer.ts";
+import { resolve } from "node:path";
+import { startSimulation, type SimulatedDatabase, type Simulation } from "@strongroom/sim";
+import { simulatedEnclaveManifest } from "../enclave-image.ts";
+import { createLogger, LOG_LEVELS } from "../logger.ts";
+import { parseOptions, UsageError, type OptionTable, type OptionValues } from "../options.ts";
 
 export const SIM_OPTIONS = [
-  { name: "http-port", kind: "integer", default: 9000, max: 65535, description: "TCP port on 127.0.0.1 for the signer (0 picks a free port)" },
-  { name: "demo-keys", kind: "integer", default: 8, min: 1, max: 1024, description: "how many interop demo keys to load (interop keys 0…n-1)" },
-  { name: "log-level", kind: "string", default: "warn", description: "log level of the signer" },
+  { name: "dir", kind: "string", default: ".sim", description: "the simulator's directory (sockets, CAs, the administrator token, slashing history, logs); a second run reuses it" },
+  { name: "http-port", kind: "integer", default: 9000, max: 65535, description: "TCP port on 127.0.0.1 of the gateway your validator client talks to (0 picks a free port)" },
+  { name: "demo-keys", kind: "integer", default: 8, min: 1, max: 1024, description: "how many interop demo keys to import (interop keys 0…n-1)" },
+  { name: "slashing-backend", kind: "string", default: "postgres", description: "postgres (PGlite over the wire protocol, or --database-url) or dynamodb (dynalite behind a SigV4-checking front)" },
+  { name: "database-url", kind: "string", description: "postgres://user@host:port/db of a PostgreSQL server to use instead of PGlite (the simulator puts TLS in front of it)" },
+  { name: "credentials-lifetime-seconds", kind: "integer", default: 21_600, min: 10, max: 43_200, description: "lifetime of the parent's simulated IMDS role credentials" },
+  { name: "audit-file", kind: "string", description: "make the parent record every byte it relays to this file" },
+  { name: "log-level", kind: "string", default: "info", description: `log level of the enclave, parent and simulator: one of ${LOG_LEVELS.join(", ")}` },
 ] as const satisfies OptionTable;
 
 export type SimValues = OptionValues<typeof SIM_OPTIONS>;
 
 export function readSimOptions(argv: readonly string[], env: NodeJS.ProcessEnv): SimValues {
-  return parseOptions(SIM_OPTIONS, argv, env);
+  const values = parseOptions(SIM_OPTIONS, argv, env);
+  if (!(LOG_LEVELS as readonly string[]).includes(values["log-level"])) throw new UsageError(`--log-level: "${values["log-level"]}" is not one of ${LOG_LEVELS.join(", ")}`);
+  if (values["slashing-backend"] !== "postgres" && values["slashing-backend"] !== "dynamodb") throw new UsageError("--slashing-backend: give postgres or dynamodb");
+  if (values["database-url"] !== undefined && (values["slashing-backend"] !== "postgres" || !/^postgres(ql)?:\/\//.test(values["database-url"]))) {
+    throw new UsageError("--database-url: a postgres:// URL, with --slashing-backend=postgres");
+  }
+  return values;
+}
+
+function database(values: SimValues): SimulatedDatabase {
+  if (values["slashing-backend"] === "dynamodb") return { kind: "dynamodb" };
+  return values["database-url"] === undefined ? { kind: "pglite" } : { kind: "postgres", url: values["database-url"] };
 }
 
 /**
- * For now the standard-mode signer on loopback with the public interop keys;
- * the split system (simulated enclave and parent) replaces it in a later issue.
- * Slashing protection is embedded PGlite in memory and tokens live in a
- * temporary directory: a demo forgets both. Requests from this host need no
- * token (the loopback unauthenticated policy); management needs the
- * administrator token shown on stderr.
+ * `strongroom sim`: the split system on this machine — a simulated enclave
+ * (its own process, simulated vsock and NSM), the parent, the outbound
+ * services behind TLS, and a gateway for validator clients — with the interop
+ * demo keys imported over attested TLS.
  */
-export async function runSim(values: SimValues, env: NodeJS.ProcessEnv): Promise<void> {
-  const dataPath = mkdtempSync(join(tmpdir(), "strongroom-sim-"));
-  process.once("exit", () => rmSync(dataPath, { recursive: true, force: true }));
-  const signerValues = readSignerOptions(
-    [
-      "--network=mainnet",
-      "--http-host=127.0.0.1",
-      `--http-port=${values["http-port"]}`,
-      "--slashing-protection-in-memory",
-      `--data-path=${dataPath}`,
-      "--auth-unauthenticated-policy=loopback",
-      `--log-level=${values["log-level"]}`,
-    ],
-    {},
+export async function runSim(values: SimValues): Promise<void> {
+  const log = createLogger(values["log-level"], undefined, "strongroom-sim");
+  const simulation = await startSimulation({
+    dir: resolve(values.dir),
+    // This same program, with the same Node flags, runs the parent, the enclave and the gateway.
+    cli: [process.execPath, ...process.execArgv, process.argv[1]!],
+    pcrManifest: await simulatedEnclaveManifest(),
+    gatewayPort: values["http-port"],
+    demoKeys: values["demo-keys"],
+    database: database(values),
+    credentialLifetimeMs: values["credentials-lifetime-seconds"] * 1000,
+    ...(values["audit-file"] !== undefined && { auditFile: values["audit-file"] }),
+    logLevel: values["log-level"],
+    log,
+  });
+  log.info(
+    { gateway: simulation.gatewayUrl, ingress: simulation.ingressUrl, dir: simulation.dir, adminTokenFile: simulation.adminTokenFile, root: simulation.attestationRoot, pcrs: simulation.pcrManifestFile },
+    "simulation ready",
   );
-  const keys = Array.from({ length: values["demo-keys"] }, (_, i) => ({ secretKey: interopSecretKey(i), source: `interop key ${i}` }));
-  const signer = await runSigner(signerValues, env, keys);
-  process.stdout.write(banner(signer));
+  process.stderr.write(banner(simulation));
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write("strongroom sim: stopping the gateway, the parent and the enclave…\n");
+    void simulation.close().then(() => process.exit(0));
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
 }
 
-function banner(signer: RunningSigner): string {
-  const publicKeys = signer.keys.list().map((key) => key.publicKey);
+function banner(simulation: Simulation): string {
+  const url = simulation.gatewayUrl;
   const body = JSON.stringify({
     type: "RANDAO_REVEAL",
     fork_info: {
@@ -58,16 +81,25 @@ function banner(signer: RunningSigner): string {
   });
   return [
     "",
-    "strongroom sim: a standard-mode signer with the interop demo keys (public keys: never use them for real funds).",
-    `  endpoint:   ${signer.url}   (point your validator client's Web3Signer URL here)`,
-    `  network:    mainnet; slashing protection: in-memory PGlite (forgotten on exit)`,
-    `  auth:       requests from this host need no token; management needs the administrator token shown above on stderr`,
-    `  keys:       ${publicKeys.length} (GET ${signer.url}/api/v1/eth2/publicKeys)`,
+    "strongroom sim: the split system is up — gateway → parent → enclave (simulated), with the interop demo keys (public keys: never use them for real funds).",
+    `  endpoint:   ${url}   (your validator client's Web3Signer URL; the gateway verifies the enclave's attested TLS)`,
+    `  enclave:    ${simulation.ingressUrl} (the parent's ingress: aTLS to the enclave; root ${simulation.attestationRoot}, PCRs ${simulation.pcrManifestFile})`,
+    `  network:    mainnet; slashing protection: ${simulation.databaseDescription}, reached through the parent's egress over TLS`,
+    `  auth:       requests from this host need no token; management needs the administrator token in ${simulation.adminTokenFile}`,
+    `  keys:       ${simulation.publicKeys.length} (GET ${url}/api/v1/eth2/publicKeys)`,
+    `  logs:       ${simulation.dir}/{enclave,parent,gateway}.log`,
     "",
     "Try it:",
     `  curl -s -H 'content-type: application/json' -H 'accept: application/json' \\`,
     `    -d '${body}' \\`,
-    `    ${signer.url}/api/v1/eth2/sign/${publicKeys[0]}`,
+    `    ${url}/api/v1/eth2/sign/${simulation.publicKeys[0]}`,
+    "",
+    "Validator clients (mainnet here):",
+    `  Lighthouse:  lighthouse vc --validators-dir <dir with web3signer definitions pointing at ${url}>`,
+    `  Teku:        teku validator-client --validators-external-signer-url=${url} --validators-external-signer-public-keys=external-signer`,
+    `  Prysm:       prysm validator --validators-external-signer-url=${url} --validators-external-signer-public-keys=${url}/api/v1/eth2/publicKeys`,
+    `  Nimbus:      nimbus_validator_client --web3-signer-url=${url}`,
+    `  Lodestar:    lodestar validator --externalSigner.url=${url} --externalSigner.fetch`,
     "",
     "Press Ctrl-C to stop.",
     "",

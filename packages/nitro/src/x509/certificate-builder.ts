@@ -1,7 +1,8 @@
 // Builds X.509 v3 certificates signed with ecdsa-with-SHA384: those of the
-// simulated CA, shaped like AWS's Nitro attestation PKI, and aTLS's
-// self-signed ones.
+// simulated CA, shaped like AWS's Nitro attestation PKI, aTLS's self-signed
+// ones, and the TLS server certificates of the simulator's outbound services.
 import { createHash, sign, type KeyObject } from "node:crypto";
+import { isIP } from "node:net";
 import { readBitString, readChildren, readDer, TAG } from "./der.ts";
 import { derBitString, derBoolean, derElement, derExplicit, derInteger, derOctetString, derOid, derPrintableString, derSequence, derSet, derTime, derUtf8String } from "./der-writer.ts";
 import { ECDSA_WITH_SHA384_ALGORITHM, OID } from "./certificate.ts";
@@ -85,4 +86,53 @@ export function authorityKeyIdentifierExtension(keyId: Uint8Array): Uint8Array {
 /** One DistributionPoint whose fullName is one URI: SEQUENCE { SEQUENCE { [0] { [0] { [6] uri } } } }. */
 export function crlDistributionPointExtension(uri: string): Uint8Array {
   return encodeExtension(OID.crlDistributionPoints, false, derSequence(derSequence(derExplicit(0, derExplicit(0, derElement(0x86, Buffer.from(uri, "latin1")))))));
+}
+
+/** GeneralName's [2] IMPLICIT IA5String (dNSName) and [7] IMPLICIT OCTET STRING (iPAddress). */
+const DNS_NAME_TAG = 0x82;
+const IP_ADDRESS_TAG = 0x87;
+/** Letters, digits and inner hyphens; 1 to 63 characters a label, 253 in all (RFC 1035 §2.3.1, RFC 1123 §2.1). */
+const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/**
+ * subjectAltName (RFC 5280 §4.2.1.6), non-critical (so the subject must name
+ * something): an IP address as an iPAddress in network byte order, as TLS
+ * clients match it, anything else as a dNSName. Throws TypeError for a name
+ * that is neither (or for no names at all).
+ */
+export function subjectAltNameExtension(names: readonly string[]): Uint8Array {
+  if (names.length === 0) throw new TypeError("subjectAltName needs at least one name");
+  return encodeExtension(OID.subjectAltName, false, derSequence(...names.map(generalName)));
+}
+
+function generalName(name: string): Uint8Array {
+  switch (isIP(name)) {
+    case 4:
+      return derElement(IP_ADDRESS_TAG, Uint8Array.from(name.split("."), Number));
+    case 6:
+      return derElement(IP_ADDRESS_TAG, ipv6Bytes(name));
+    default:
+      if (name.length > 253 || !name.split(".").every((label) => DNS_LABEL.test(label))) {
+        throw new TypeError(`${JSON.stringify(name.slice(0, 80))} is neither an IP address nor a DNS name (letters, digits and hyphens in dot-separated labels)`);
+      }
+      return derElement(DNS_NAME_TAG, Buffer.from(name, "latin1"));
+  }
+}
+
+/** The 16 bytes of an address that isIP() calls IPv6; a zone index (fe80::1%eth0) is not part of an address a certificate can carry. */
+function ipv6Bytes(address: string): Uint8Array {
+  if (address.includes("%")) throw new TypeError(`${address} has a zone index, which a certificate cannot carry`);
+  // An embedded IPv4 address (::ffff:192.0.2.1) is the last two 16-bit groups.
+  const hex = address.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a: string, b: string, c: string, d: string) => `${(+a * 256 + +b).toString(16)}:${(+c * 256 + +d).toString(16)}`);
+  const groupsOf = (part: string | undefined) => (part ? part.split(":") : []);
+  const [head, tail] = hex.split("::");
+  const elided = tail === undefined ? [] : Array<string>(8 - groupsOf(head).length - groupsOf(tail).length).fill("0");
+  const bytes = Buffer.alloc(16);
+  [...groupsOf(head), ...elided, ...groupsOf(tail)].forEach((group, index) => bytes.writeUInt16BE(Number.parseInt(group, 16), index * 2));
+  return new Uint8Array(bytes);
+}
+
+/** extKeyUsage (RFC 5280 §4.2.1.12) with these KeyPurposeIds (e.g. OID.serverAuth), non-critical. */
+export function extendedKeyUsageExtension(purposes: readonly string[]): Uint8Array {
+  return encodeExtension(OID.extKeyUsage, false, derSequence(...purposes.map(derOid)));
 }

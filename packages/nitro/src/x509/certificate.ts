@@ -14,6 +14,10 @@ export const OID = {
   subjectKeyIdentifier: "2.5.29.14",
   authorityKeyIdentifier: "2.5.29.35",
   crlDistributionPoints: "2.5.29.31",
+  subjectAltName: "2.5.29.17",
+  extKeyUsage: "2.5.29.37",
+  /** id-kp-serverAuth (RFC 5280 §4.2.1.12), a KeyPurposeId of extKeyUsage. */
+  serverAuth: "1.3.6.1.5.5.7.3.1",
   countryName: "2.5.4.6",
   stateOrProvinceName: "2.5.4.8",
   localityName: "2.5.4.7",

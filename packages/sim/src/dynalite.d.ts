@@ -1,4 +1,4 @@
-// dynalite 4 ships no type declarations; this covers what the tests use.
+// dynalite 4 ships no type declarations; this covers what the simulator and the tests use.
 declare module "dynalite" {
   import type { Server } from "node:http";
 

@@ -1,0 +1,156 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { ENCLAVE_PORTS, LogStream, PARENT_CID, startEnclave, TokenStore, type AtlsServing, type RunningEnclave } from "@strongroom/enclave";
+import { createSimulatedTransport, createVsockTransport, hardenProcess, NsmClient, RealNsmDevice, type Transport } from "@strongroom/nitro";
+import { simulatedEnclaveNsm } from "../enclave-image.ts";
+import { createLogger, LOG_LEVELS } from "../logger.ts";
+import { resolveNetwork } from "../network.ts";
+import { parseOptions, pickOptions, UsageError, type OptionTable, type OptionValues } from "../options.ts";
+import { parsePublicKeyList } from "../public-keys.ts";
+import { readUnauthenticatedPolicy } from "../auth.ts";
+import { SIGNER_OPTIONS, withGenesisValidatorsRoot } from "./signer.ts";
+
+/** The parent's log sink (DESIGN.md §5). */
+export const LOG_SINK_PORT = 9100;
+/** The simulated enclave's CID (DESIGN.md §5). */
+export const SIMULATED_ENCLAVE_CID = 16;
+
+export const ENCLAVE_OPTIONS = [
+  { name: "mode", kind: "string", description: "sim (a process beside the parent, vsock over Unix sockets, simulated NSM) or nitro (inside a Nitro Enclave: AF_VSOCK, /dev/nsm)" },
+  { name: "simulator-dir", kind: "string", description: "sim mode: the simulator's directory (vsock sockets, the NSM's CA)" },
+  {
+    name: "slashing-protection-db-url",
+    kind: "string",
+    description: "postgres://user@host:port/db (always TLS, verified against the host name) or dynamodb://table?region=…[&endpoint=https://…]; reached through the parent's egress proxy for that host:port",
+  },
+  {
+    name: "administrator-token-sha256",
+    kind: "string",
+    description: "hex SHA-256 of the administrator token (`strongroom operator token-hash` makes one): the token for management and Key Manager imports over aTLS, never sent through the parent",
+  },
+  { name: "trusted-ca-file", kind: "list", description: "sim mode only: PEM roots that outbound TLS servers must chain to (the simulator's service CA) instead of the public roots" },
+  ...pickOptions(SIGNER_OPTIONS, [
+    "network",
+    "genesis-validators-root",
+    "canary-keys",
+    "seal-on-canary",
+    "slashing-protection-db-timeout-ms",
+    "auth-unauthenticated-policy",
+    "max-concurrent-signings",
+    "max-queued-signings",
+    "queue-deadline-ms",
+    "http-header-timeout-ms",
+    "http-request-timeout-ms",
+    "signing-threads",
+    "decryption-threads",
+    "atls-san",
+    "atls-rotate-minutes",
+    "log-level",
+  ]),
+] as const satisfies OptionTable;
+
+export type EnclaveValues = OptionValues<typeof ENCLAVE_OPTIONS>;
+
+export function readEnclaveOptions(argv: readonly string[], env: NodeJS.ProcessEnv): EnclaveValues {
+  const values = parseOptions(ENCLAVE_OPTIONS, argv, env);
+  const mode = values.mode;
+  if (mode !== "sim" && mode !== "nitro") throw new UsageError(`--mode: give sim or nitro${mode === undefined ? "" : `, not "${mode}"`}`);
+  if (mode === "sim" && values["simulator-dir"] === undefined) throw new UsageError("--simulator-dir: required in sim mode");
+  if (mode === "nitro" && values["simulator-dir"] !== undefined) throw new UsageError("--simulator-dir: only in sim mode");
+  if (mode === "nitro" && values["trusted-ca-file"].length > 0) {
+    throw new UsageError("--trusted-ca-file: refused in nitro mode; an enclave verifies its database and AWS endpoints against the public roots");
+  }
+  if (!(LOG_LEVELS as readonly string[]).includes(values["log-level"])) throw new UsageError(`--log-level: "${values["log-level"]}" is not one of ${LOG_LEVELS.join(", ")}`);
+  const url = values["slashing-protection-db-url"];
+  if (url === undefined) throw new UsageError("--slashing-protection-db-url: required; an enclave never signs blocks or attestations without slashing protection");
+  if (!/^(postgres|postgresql|dynamodb):\/\//.test(url)) {
+    throw new UsageError("--slashing-protection-db-url: an enclave keeps its slashing history outside, over TLS: use postgres:// or dynamodb:// (pglite and memory would be lost on restart)");
+  }
+  if (/[?&]sslmode=(disable|allow|prefer|require|verify-ca)(&|$)/.test(url)) {
+    throw new UsageError("--slashing-protection-db-url: a plaintext or unverified slashing database is refused; the enclave always uses TLS with the server's certificate verified (verify-full)");
+  }
+  if (/[?&]endpoint=http:/.test(url)) throw new UsageError("--slashing-protection-db-url: the DynamoDB endpoint must be https://");
+  const digest = values["administrator-token-sha256"];
+  if (digest !== undefined && !/^[0-9a-f]{64}$/.test(digest)) throw new UsageError("--administrator-token-sha256: expected 64 lowercase hex digits");
+  return values;
+}
+
+/** The transport and NSM of the mode: real vsock and /dev/nsm, or their simulations in the simulator's directory. */
+async function platform(values: EnclaveValues): Promise<{ transport: Transport; nsm: NsmClient; root?: string }> {
+  if (values.mode === "nitro") return { transport: createVsockTransport(), nsm: new NsmClient(await RealNsmDevice.open()) };
+  const simDir = resolve(values["simulator-dir"]!);
+  const { nsm, rootCertificatePath } = await simulatedEnclaveNsm(simDir);
+  return { transport: createSimulatedTransport({ simDir, cid: SIMULATED_ENCLAVE_CID }), nsm, root: rootCertificatePath };
+}
+
+/**
+ * `strongroom enclave`: the signing core inside an enclave (or the
+ * simulator's stand-in for one). Its logs go to the parent over vsock; its
+ * tokens and policies live in memory for now (a restart forgets them, the
+ * configured administrator stays).
+ */
+export async function runEnclave(values: EnclaveValues): Promise<RunningEnclave> {
+  hardenProcess();
+  const network = withGenesisValidatorsRoot(resolveNetwork(values.network), values["genesis-validators-root"]);
+  const canaryKeys = parsePublicKeyList(values["canary-keys"], "--canary-keys");
+  const trustedCertificates = values["trusted-ca-file"].map((path) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (error) {
+      throw new UsageError(`--trusted-ca-file: cannot read ${path}: ${(error as Error).message}`);
+    }
+  });
+  const unauthenticated = values["auth-unauthenticated-policy"] === undefined ? undefined : readUnauthenticatedPolicy(values["auth-unauthenticated-policy"]);
+  const { transport, nsm, root } = await platform(values);
+  const logStream = new LogStream({ connect: () => transport.connect(PARENT_CID, LOG_SINK_PORT) });
+  const log = createLogger(values["log-level"], logStream, "strongroom-enclave");
+  const secret = randomBytes(32);
+  const digest = values["administrator-token-sha256"];
+  const auth = TokenStore.open(join(mkdtempSync(join(tmpdir(), "strongroom-enclave-")), "auth-state.json"), secret, {
+    ...(unauthenticated !== undefined && { unauthenticated }),
+    ...(digest !== undefined && { administratorSha256: Buffer.from(digest, "hex") }),
+  });
+  secret.fill(0);
+  const atls: AtlsServing = {
+    nsm,
+    subjectAltNames: values["atls-san"].length > 0 ? values["atls-san"] : ["localhost"],
+    rotateEveryMs: values["atls-rotate-minutes"] * 60_000,
+    ...(root !== undefined && { root }),
+  };
+  const enclave = await startEnclave({
+    transport,
+    atls,
+    signer: {
+      network,
+      auth,
+      canaryKeys,
+      sealOnCanary: values["seal-on-canary"],
+      admission: { maxConcurrent: values["max-concurrent-signings"], maxQueued: values["max-queued-signings"], queueDeadlineMs: values["queue-deadline-ms"] },
+      timeouts: { headersMs: values["http-header-timeout-ms"], requestMs: values["http-request-timeout-ms"] },
+      signingThreads: values["signing-threads"],
+      decryptionThreads: values["decryption-threads"],
+    },
+    slashingProtection: { url: values["slashing-protection-db-url"]!, timeoutMs: values["slashing-protection-db-timeout-ms"] },
+    ...(trustedCertificates.length > 0 && { trustedCertificates }),
+    log,
+  });
+  const stop = () => {
+    log.info("shutting down");
+    void enclave
+      .close()
+      .then(() => logStream.close())
+      .then(() => process.exit(0));
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  if (digest === undefined) log.warn("no --administrator-token-sha256: nobody can manage tokens or import keys in this enclave");
+  log.info({ mode: values.mode, ports: ENCLAVE_PORTS }, "strongroom enclave running");
+  return enclave;
+}
+
+/** SHA-256 hex of a token, for --administrator-token-sha256. */
+export function tokenSha256(token: Uint8Array): string {
+  return createHash("sha256").update(token).digest("hex");
+}

@@ -1,0 +1,1 @@
+export { SimulatedCredentialStore, type IssuedCredentials, type SimulatedCredentialStoreOptions } from "./credential-store.ts";
