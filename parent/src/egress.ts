@@ -151,28 +151,29 @@ async function checkResolvable(routes: readonly EgressRoute[]): Promise<void> {
 function relayToHost(stream: TransportStream, route: EgressRoute, options: EgressOptions, open: Set<Duplex>): void {
   const destination = formatHostPort(route.host, route.port);
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  const host: Socket = connect({ host: route.host, port: route.port, allowHalfOpen: true });
-  for (const socket of [stream, host]) {
+  const upstream: Socket = connect({ host: route.host, port: route.port, allowHalfOpen: true });
+  for (const socket of [stream, upstream]) {
     open.add(socket);
     socket.once("close", () => open.delete(socket));
   }
   // While connecting: the enclave may give up (its stream closes), the host may not answer.
-  const onStreamGone = () => host.destroy();
+  const onStreamGone = () => upstream.destroy();
   const onFailure = (reason: string) => {
-    host.destroy();
+    upstream.destroy();
     stream.destroy();
     options.log.warn({ destination, vsockPort: route.vsockPort, reason }, "egress: cannot reach the allow-listed host; enclave stream reset");
   };
   const onError = (error: Error) => onFailure(error.message);
   const onTimeout = () => onFailure(`no TCP connection within ${timeoutMs} ms`);
+  // A reset of the enclave's stream shows as its 'close'; relay() takes the errors over once connected.
   stream.on("error", () => {}).once("close", onStreamGone);
-  host.once("error", onError).once("timeout", onTimeout).setTimeout(timeoutMs);
-  host.once("connect", () => {
-    host.setTimeout(0).off("error", onError).off("timeout", onTimeout);
+  upstream.once("error", onError).once("timeout", onTimeout).setTimeout(timeoutMs);
+  upstream.once("connect", () => {
+    upstream.setTimeout(0).off("error", onError).off("timeout", onTimeout);
     stream.off("close", onStreamGone);
     relay({
       enclave: stream,
-      outside: host,
+      outside: upstream,
       audit: options.audit?.connection(`egress:${destination}`),
       onClose: (error) => options.log.debug({ destination, reason: error?.message }, "egress connection closed"),
     });

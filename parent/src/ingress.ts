@@ -49,7 +49,10 @@ export async function startIngress(options: IngressOptions): Promise<Ingress> {
   const server = createServer({ allowHalfOpen: true }, (client) => {
     clients.add(client);
     client.once("close", () => clients.delete(client));
-    void relayToEnclave(client, options);
+    relayToEnclave(client, options).catch((error: unknown) => {
+      client.destroy();
+      options.log.error({ reason: (error as Error).message }, "ingress: relaying a connection failed");
+    });
   });
   try {
     await listen(server, options.host, options.port);

@@ -1,7 +1,6 @@
 // The one byte pipe of the parent: ingress, egress and nothing else join an
 // outside stream (TCP) to an enclave stream (vsock) through here.
-import type { Duplex } from "node:stream";
-import { pipeline } from "node:stream";
+import { type Duplex, pipeline } from "node:stream";
 import type { AuditConnection } from "./audit.ts";
 
 export interface RelayOptions {

@@ -120,12 +120,13 @@ describe("recordings of real relays", () => {
     cleanups.push(() => ingress.close());
 
     const requests = [randomBytes(300_000), Buffer.from("second")];
-    const clients = [];
+    const clients: { port: number; answer: Buffer }[] = [];
     for (const request of requests) {
       const socket = await connectLocal(ingress.port);
+      const port = socket.localPort!;
       const answer = readToEnd(socket);
       socket.end(request);
-      clients.push({ socket, answer: await answer, port: socket.localPort! });
+      clients.push({ port, answer: await answer });
     }
     await until(() => ingress.connections() === 0);
     await recorder.close();

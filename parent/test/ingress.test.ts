@@ -6,7 +6,7 @@ import { pipeline } from "node:stream";
 import { readProxyV2, type Transport, type TransportServer, type TransportStream } from "@strongroom/nitro";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { startIngress, type Ingress, type IngressOptions } from "../src/ingress.ts";
-import { capturedLog, connectLocal, ENCLAVE_CID, readToEnd, readUntilGone, silentLog, simulatedVsock, type SimulatedVsock, until, within } from "./relay-support.ts";
+import { type CapturedLog, capturedLog, connectLocal, ENCLAVE_CID, readToEnd, readUntilGone, silentLog, simulatedVsock, type SimulatedVsock, until, within } from "./relay-support.ts";
 
 const API_PORT = 5000;
 
@@ -46,6 +46,8 @@ async function client(port: number) {
   cleanups.push(() => socket.destroy());
   return socket;
 }
+
+const closedLines = (captured: CapturedLog) => captured.lines.filter((line) => line.msg === "ingress connection closed");
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 
@@ -91,15 +93,18 @@ describe("relaying", () => {
     await expect(connectLocal(started.port)).rejects.toMatchObject({ code: "ECONNREFUSED" });
   });
 
-  test("a client that resets is no longer counted, and its enclave stream is closed", async () => {
+  test("a client that resets is no longer counted, its enclave stream is closed, and the end is reported once, with why", async () => {
     let enclaveSide: Promise<unknown> | undefined;
     await enclaveListens((stream) => (enclaveSide = readUntilGone(stream)));
-    const started = await ingress();
+    const captured = capturedLog();
+    const started = await ingress({ log: captured.log });
     const socket = await client(started.port);
     await until(() => enclaveSide !== undefined);
     socket.resetAndDestroy();
     await within(enclaveSide!, 10_000, "enclave stream gone");
     await until(() => started.connections() === 0);
+    await until(() => closedLines(captured).length > 0);
+    expect(closedLines(captured)).toEqual([expect.objectContaining({ level: 20, reason: expect.stringMatching(/ECONNRESET/) })]);
   });
 
   test("a client that only ends its side stays connected until the enclave ends too", async () => {
@@ -210,17 +215,20 @@ test("a taken port is a clear error", async () => {
   await expect(ingress({ port: first.port })).rejects.toThrow(new RegExp(`ingress: cannot listen on 127\\.0\\.0\\.1:${first.port}: .*EADDRINUSE`));
 });
 
-test("the enclave's stream is closed with the client's: nothing is left open after a full exchange", async () => {
+test("the enclave's stream is closed with the client's: nothing is left open after a full exchange, reported once", async () => {
   const enclaveClosed: Promise<unknown>[] = [];
   await enclaveListens((stream) => {
     enclaveClosed.push(once(stream, "close"));
     pipeline(stream, stream, () => {});
   });
-  const started = await ingress();
+  const captured = capturedLog();
+  const started = await ingress({ log: captured.log });
   const socket = await client(started.port);
   const echoed = readToEnd(socket);
   socket.end("x");
   await echoed;
   await within(Promise.all(enclaveClosed), 10_000, "enclave stream closed");
   await until(() => started.connections() === 0);
+  await until(() => closedLines(captured).length > 0);
+  expect(closedLines(captured)).toEqual([expect.not.objectContaining({ reason: expect.anything() })]);
 });

@@ -124,6 +124,25 @@ describe("readProxyV2", () => {
     expect(rest.equals(payload)).toBe(true);
   });
 
+  test("takes a header already buffered when it is called, as right after an earlier reader (the simulated transport's preamble)", async () => {
+    const { sender, receiver } = await socketPair();
+    const header = encodeProxyV2({ source: { address: "192.0.2.10", port: 1 }, destination: { address: "192.0.2.11", port: 2 } });
+    // The earlier reader takes its 4 bytes, stops listening and hands over in the same turn,
+    // with the header already in the buffer: no new 'readable' will announce it.
+    const read = new Promise<ProxyHeader>((resolve, reject) => {
+      const onReadable = () => {
+        if (receiver.read(4) === null) return;
+        receiver.off("readable", onReadable);
+        readProxyV2(receiver, 1_000).then(resolve, reject);
+      };
+      receiver.on("readable", onReadable);
+    });
+    sender.write(Buffer.concat([Buffer.from("VSIM"), header]));
+    await expect(read).resolves.toMatchObject({ kind: "proxy", source: { address: "192.0.2.10" } });
+    sender.end("after");
+    expect((await readToEnd(receiver)).toString()).toBe("after");
+  });
+
   test("takes a header that arrives a few bytes at a time, and the bytes sent with its last piece", async () => {
     const header = encodeProxyV2({ source: { address: "192.0.2.10", port: 1 }, destination: { address: "192.0.2.11", port: 2 } });
     const pieces = [header.subarray(0, 3), header.subarray(3, 15), header.subarray(15, 20), Buffer.concat([header.subarray(20), Buffer.from("after")])];

@@ -122,7 +122,13 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
       ...(options.auditFile !== undefined ? [`--audit-file=${resolve(options.auditFile)}`] : []),
     ] as [string, ...string[]];
     const parentEnv = { ...process.env, ...imds.environment() };
-    let parent: ManagedProcess = startProcess(parentArgs, join(dir, "parent.log"), parentEnv);
+    const startParentProcess = () => {
+      const started = startProcess(parentArgs, join(dir, "parent.log"), parentEnv);
+      // For operators and tests that want to see the parent die: the simulation starts it again.
+      writeFileSync(join(dir, "parent.pid"), `${started.child.pid}\n`);
+      return started;
+    };
+    let parent: ManagedProcess = startParentProcess();
     await parent.waitFor("parent running", 120_000);
     closers.push(() => parent.stop());
 
@@ -154,7 +160,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
       if (stopped) return;
       if (parent.child.exitCode !== null || parent.child.signalCode !== null) {
         log.warn({ code: parent.child.exitCode, signal: parent.child.signalCode }, "the parent exited; starting it again");
-        parent = startProcess(parentArgs, join(dir, "parent.log"), parentEnv);
+        parent = startParentProcess();
         parent.waitFor("parent running", 120_000).catch((error: unknown) => log.error({ reason: (error as Error).message }, "the restarted parent did not come up"));
         return;
       }

@@ -125,6 +125,9 @@ export function readProxyV2(stream: Duplex, timeoutMs: number): Promise<ProxyHea
       return;
     }
     stream.on("readable", onReadable).once("end", onEnd).once("close", onEnd).once("error", onError);
+    // Bytes may already wait in the buffer, announced to an earlier reader (the simulated transport's
+    // preamble reader) whose "readable" will not be repeated for us: look now.
+    onReadable();
   });
 }
 
