@@ -39,7 +39,8 @@ export function serveControlStream(stream: Duplex, handle: (message: ParentMessa
     } catch (error) {
       onRefused((error as FrameError).message);
       reply(0, { type: "error", message: (error as FrameError).message });
-      stream.end();
+      // Closed both ways: a half-open control stream would leave the parent waiting.
+      stream.end(() => stream.destroy());
       return;
     }
     for (const body of bodies) {

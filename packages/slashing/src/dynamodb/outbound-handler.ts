@@ -17,6 +17,9 @@ export function outboundRequestHandler(outbound: OutboundOptions, timeoutMs: num
     const port = Number(options.port ?? 443);
     outbound.connect(host, port).then(
       (stream) => {
+        // Half-open is no use to HTTPS: once the far side stops sending (the egress proxy went away), the
+        // connection is closed so that the agent never reuses it.
+        stream.once("end", () => stream.destroy());
         const tls = connectTls({ socket: stream, servername: host, rejectUnauthorized: true, ...(outbound.ca !== undefined && { ca: [...outbound.ca] }) });
         done?.(null, tls);
       },

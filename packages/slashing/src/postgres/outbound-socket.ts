@@ -14,6 +14,9 @@ export class OutboundSocket extends Duplex {
   constructor(open: OutboundOptions["connect"]) {
     super();
     this.#open = open;
+    // A database connection whose peer stopped sending is dead (the egress proxy went away, or the
+    // server closed it); closing it at once lets pg's pool drop it instead of handing it out again.
+    this.once("end", () => this.destroy());
   }
 
   connect(port: number, host: string): this {
