@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { Pool } from "undici";
-import { startCli, type CliProcess } from "./support/cli-process.ts";
+import { startStandardSigner, type StandardSigner } from "./support/standard-signer.ts";
 import { ONE_OF_EACH_SIGNING_TYPE } from "./support/mainnet-requests.ts";
 import { pick, seededRandom } from "./support/random.ts";
 
@@ -127,24 +127,23 @@ function attack(random: () => number, key: string, adminToken: string): Attack {
   return { method, path, body, ...(contentType !== undefined && { contentType }), ...(credentials !== undefined && { authorization: credentials }) };
 }
 
-let cli: CliProcess;
+let signer: StandardSigner;
 let pool: Pool;
 let url: string;
 let key0: string;
 let adminToken: string;
 
 beforeAll(async () => {
-  cli = startCli(["sim", "--http-port=0", "--demo-keys=2"]);
-  url = (await cli.waitForOutput(/endpoint:\s+(http:\/\/\S+)/))[1]!;
+  signer = await startStandardSigner(2, ["--log-level=warn"]);
+  url = signer.url;
   pool = new Pool(url, { connections: 8 });
-  const keys = await fetch(`${url}/api/v1/eth2/publicKeys`);
-  key0 = ((await keys.json()) as string[])[0]!;
-  adminToken = /\n {2}(sr_[A-Za-z0-9_-]{43})\n/.exec(cli.stderr())![1]!;
+  key0 = signer.publicKeys[0]!;
+  adminToken = signer.adminToken;
 });
 
 afterAll(async () => {
   await pool?.close();
-  await cli?.stop();
+  await signer?.cli.stop();
 });
 
 test("2,000 malformed requests, with and without credentials, to every route: no 5xx, no crash, and the signer still signs", async () => {
@@ -175,7 +174,7 @@ test("2,000 malformed requests, with and without credentials, to every route: no
   // The administrator's token got through to the management handlers, so their parsers were fuzzed too.
   expect(managementAnswered).toBeGreaterThan(0);
 
-  expect(cli.child.exitCode).toBeNull();
+  expect(signer.cli.child.exitCode).toBeNull();
   const res = await fetch(`${url}/api/v1/eth2/sign/${key0}`, {
     method: "POST",
     headers: { "content-type": "application/json", accept: "application/json" },

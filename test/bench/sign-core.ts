@@ -7,7 +7,7 @@
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { startCli } from "../support/cli-process.ts";
+import { startStandardSigner } from "../support/standard-signer.ts";
 import { encodePost, LeanHttpClient } from "../support/lean-http.ts";
 import { closedLoop, openLoop } from "../support/load.ts";
 import { randaoRequest } from "../support/mainnet-requests.ts";
@@ -71,10 +71,10 @@ function sender(client: LeanHttpClient, requests: Buffer[]): () => Promise<void>
 }
 
 const raw = await rawBlstRate();
-const signer = startCli(["sim", "--http-port=0", `--demo-keys=${KEYS}`, "--log-level=warn"]);
+const signer = await startStandardSigner(KEYS, ["--log-level=warn"]);
 try {
-  const url = (await signer.waitForOutput(/endpoint:\s+(http:\/\/\S+)/))[1]!;
-  const keys = (await (await fetch(`${url}/api/v1/eth2/publicKeys`)).json()) as string[];
+  const { url, adminToken } = signer;
+  const keys = [...signer.publicKeys];
   const requests = requestsFor(keys);
   const client = await LeanHttpClient.open(Number(new URL(url).port), CONNECTIONS);
   const send = sender(client, requests);
@@ -82,7 +82,6 @@ try {
   const api = await closedLoop(send, CONNECTIONS, SECONDS);
   const latency = await openLoop(send, api / 2, SECONDS);
 
-  const adminToken = /\n {2}(sr_[A-Za-z0-9_-]{43})\n/.exec(signer.stderr())![1]!;
   const sendWithToken = sender(client, requestsFor(keys, { authorization: `Bearer ${await tokenFor(url, adminToken, keys)}` }));
   await closedLoop(sendWithToken, CONNECTIONS, 1); // warm-up of the authenticated path
   const rounds = { withoutAuth: [] as number[], withAuth: [] as number[] };
@@ -115,5 +114,5 @@ try {
     }),
   );
 } finally {
-  await signer.stop();
+  await signer.cli.stop();
 }

@@ -12,7 +12,7 @@ export const SIM_OPTIONS = [
   { name: "database-url", kind: "string", description: "postgres://user@host:port/db of a PostgreSQL server to use instead of PGlite (the simulator puts TLS in front of it)" },
   { name: "credentials-lifetime-seconds", kind: "integer", default: 21_600, min: 10, max: 43_200, description: "lifetime of the parent's simulated IMDS role credentials" },
   { name: "audit-file", kind: "string", description: "make the parent record every byte it relays to this file" },
-  { name: "log-level", kind: "string", default: "info", description: `log level of the enclave, parent and simulator: one of ${LOG_LEVELS.join(", ")}` },
+  { name: "log-level", kind: "string", default: "info", description: `log level of the enclave and the parent: one of ${LOG_LEVELS.join(", ")}` },
 ] as const satisfies OptionTable;
 
 export type SimValues = OptionValues<typeof SIM_OPTIONS>;
@@ -39,7 +39,8 @@ function database(values: SimValues): SimulatedDatabase {
  * demo keys imported over attested TLS.
  */
 export async function runSim(values: SimValues): Promise<void> {
-  const log = createLogger(values["log-level"], undefined, "strongroom-sim");
+  // The simulator's own lines are few and say where everything is: always at least info.
+  const log = createLogger(["debug", "trace"].includes(values["log-level"]) ? values["log-level"] : "info", undefined, "strongroom-sim");
   const simulation = await startSimulation({
     dir: resolve(values.dir),
     // This same program, with the same Node flags, runs the parent, the enclave and the gateway.
