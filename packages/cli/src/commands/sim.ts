@@ -96,7 +96,7 @@ function banner(simulation: Simulation): string {
     `    ${url}/api/v1/eth2/sign/${simulation.publicKeys[0]}`,
     "",
     "Validator clients (mainnet here):",
-    `  Lighthouse:  lighthouse vc --validators-dir <dir with web3signer definitions pointing at ${url}>`,
+    `  Lighthouse:  validator_definitions.yml, one entry per key: type: web3signer, url: "${url}", voting_public_key: "0x…"`,
     `  Teku:        teku validator-client --validators-external-signer-url=${url} --validators-external-signer-public-keys=external-signer`,
     `  Prysm:       prysm validator --validators-external-signer-url=${url} --validators-external-signer-public-keys=${url}/api/v1/eth2/publicKeys`,
     `  Nimbus:      nimbus_validator_client --web3-signer-url=${url}`,
