@@ -160,7 +160,7 @@ describe("gateway and in-process signers of a test image", () => {
 
   async function signer(options: { image?: typeof GENUINE_IMAGE; rotateEveryMs?: number; port?: number } = {}): Promise<RunningSigner> {
     const started = await startTestSigner({
-      ...(options.port !== undefined && { port: options.port }),
+      ...(options.port !== undefined && { listen: { host: "127.0.0.1", port: options.port } }),
       atls: { nsm: await simulatedNsm({ simDir, image: options.image ?? GENUINE_IMAGE }), subjectAltNames: ["localhost"], ...(options.rotateEveryMs !== undefined && { rotateEveryMs: options.rotateEveryMs }) },
     });
     signers.push(started);
