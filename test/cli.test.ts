@@ -49,6 +49,22 @@ describe("usage and configuration errors exit 2 and name the option", () => {
     ["gateway with a missing manifest", ["gateway", "--upstream=127.0.0.1:9000", "--pcrs=/nonexistent/pcrs.json"], {}, /--pcrs: the PCR manifest \/nonexistent\/pcrs.json does not exist/],
     ["gateway listening beyond loopback", ["gateway", "--upstream=127.0.0.1:9000", "--tofu=/tmp/pins", "--listen=0.0.0.0:9001"], {}, /--listen: 0\.0\.0\.0:9001 is not a loopback address.*plain HTTP.*--listen-any/],
     ["gateway pin without --reset", ["gateway", "pin", "--tofu=/tmp/pins"], {}, /give --reset/],
+    ["enclave without a mode", ["enclave", "--slashing-protection-db-url=postgres://db/x"], {}, /--mode: give sim or nitro/],
+    ["enclave without slashing protection", ["enclave", "--mode=nitro"], {}, /--slashing-protection-db-url: required; an enclave never signs blocks or attestations without slashing protection/],
+    ["enclave with a plaintext database", ["enclave", "--mode=nitro", "--slashing-protection-db-url=postgres://signer@db.example:5432/sp?sslmode=disable"], {}, /a plaintext or unverified slashing database is refused/],
+    ["enclave with an unverified database", ["enclave", "--mode=nitro", "--slashing-protection-db-url=postgres://signer@db.example:5432/sp?sslmode=require"], {}, /a plaintext or unverified slashing database is refused/],
+    ["enclave with a local database", ["enclave", "--mode=nitro", "--slashing-protection-db-url=pglite:///var/lib/sp"], {}, /use postgres:\/\/ or dynamodb:\/\//],
+    ["enclave with DynamoDB over plain HTTP", ["enclave", "--mode=nitro", "--slashing-protection-db-url=dynamodb://sp?region=eu-west-1&endpoint=http://ddb.example:8000"], {}, /the DynamoDB endpoint must be https/],
+    ["enclave with ordinary TLS instead of aTLS", ["enclave", "--mode=nitro", "--slashing-protection-db-url=postgres://db/x", "--tls-key-file=/tmp/k"], {}, /unknown option --tls-key-file/],
+    ["enclave trusting other roots in nitro mode", ["enclave", "--mode=nitro", "--slashing-protection-db-url=postgres://db/x", "--trusted-ca-file=/tmp/ca.pem"], {}, /--trusted-ca-file: refused in nitro mode/],
+    ["enclave in sim mode without its directory", ["enclave", "--mode=sim", "--slashing-protection-db-url=postgres://db/x"], {}, /--simulator-dir: required in sim mode/],
+    ["enclave with a malformed administrator hash", ["enclave", "--mode=nitro", "--slashing-protection-db-url=postgres://db/x", "--administrator-token-sha256=abc"], {}, /--administrator-token-sha256: expected 64 lowercase hex digits/],
+    ["parent without a mode", ["parent"], {}, /--mode: give sim or nitro/],
+    ["parent in nitro mode without an image", ["parent", "--mode=nitro"], {}, /--eif-path: required in nitro mode/],
+    ["parent with a simulator option in nitro mode", ["parent", "--mode=nitro", "--eif-path=/x.eif", "--simulator-dir=/tmp/s"], {}, /--simulator-dir: only in sim mode/],
+    ["parent with a malformed egress entry", ["parent", "--mode=nitro", "--eif-path=/x.eif", "--egress=db.example"], {}, /--egress: .*db\.example/],
+    ["parent with an unknown credential source", ["parent", "--mode=nitro", "--eif-path=/x.eif", "--aws-credentials=magic"], {}, /--aws-credentials: "magic" is not none or one of/],
+    ["sim with a database URL for DynamoDB", ["sim", "--slashing-backend=dynamodb", "--database-url=postgres://x/y"], {}, /--database-url: a postgres:\/\/ URL, with --slashing-backend=postgres/],
   ])("%s", async (_name, args, env, message) => {
     const { code, stderr } = await runCliToEnd(args, env);
     expect(code).toBe(2);

@@ -3,11 +3,10 @@
 // Re-issued (new key, new document) well inside the life of the NSM's
 // signing certificate (about 3 h), every hour by default.
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
-import { derToPem, type NsmClient } from "@strongroom/nitro";
+import { derToPem, subjectAltNameExtension, type NsmClient } from "@strongroom/nitro";
 import { keyBinding } from "./binding.ts";
 import { buildAtlsCertificate } from "./certificate.ts";
 import { privateKeyPem } from "./private-key-pem.ts";
-import { subjectAltNameExtension } from "./subject-alt-names.ts";
 
 const MINUTE = 60_000;
 export const DEFAULT_ROTATE_EVERY_MS = 60 * MINUTE;
@@ -59,10 +58,12 @@ export class AtlsIdentity {
     if (!Number.isFinite(rotateEveryMs) || rotateEveryMs <= 0 || rotateEveryMs > MAX_ROTATE_EVERY_MS) {
       throw new RangeError(`rotateEveryMs must be more than 0 and at most ${MAX_ROTATE_EVERY_MS} ms (2 h), so that each document verifies for its certificate's whole life; got ${rotateEveryMs}`);
     }
-    if (!Array.isArray(options.subjectAltNames)) throw new TypeError("subjectAltNames must be a list of DNS names and IP addresses");
+    if (!Array.isArray(options.subjectAltNames) || !options.subjectAltNames.every((name) => typeof name === "string")) {
+      throw new TypeError("subjectAltNames must be a list of DNS names and IP addresses");
+    }
     const settings: Settings = {
       nsm: options.nsm,
-      subjectAltName: options.subjectAltNames.length === 0 ? undefined : subjectAltNameExtension(options.subjectAltNames),
+      subjectAltName: options.subjectAltNames.length === 0 ? undefined : subjectAltName(options.subjectAltNames),
       rotateEveryMs,
       now: options.now ?? (() => new Date()),
     };
@@ -115,4 +116,14 @@ async function issue({ nsm, subjectAltName, rotateEveryMs, now }: Settings): Pro
     notAfter: new Date(at + rotateEveryMs + ROTATION_MARGIN_MS),
   });
   return { privateKey, certificate, certificatePem: derToPem(certificate) };
+}
+
+/** The extension for these names; a bad name's TypeError says which option it came from. */
+function subjectAltName(names: readonly string[]): Uint8Array {
+  try {
+    return subjectAltNameExtension(names);
+  } catch (error) {
+    if (error instanceof TypeError) throw new TypeError(`subjectAltNames: ${error.message}`);
+    throw error;
+  }
 }

@@ -7,7 +7,8 @@
 import { randomUUID } from "node:crypto";
 import { Agent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import { createServer } from "node:https";
-import { isIPv6, type AddressInfo } from "node:net";
+import { isIPv6 } from "node:net";
+import { listen } from "./listen.ts";
 import type { ServiceCa } from "./service-ca.ts";
 import { AwsRequestError, verifySigV4, type CredentialLookup } from "./sigv4-verifier.ts";
 
@@ -90,16 +91,7 @@ export async function startAwsFront(options: AwsFrontOptions): Promise<AwsFront>
       else sendError(request, response, { status: 500, code: "InternalFailure", message: "The request processing has failed.", date: now() });
     });
   });
-  const host = options.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  server.on("error", () => undefined);
-  const port = (server.address() as AddressInfo).port;
+  const { host, port } = await listen(server, options);
   const first = options.names[0]!;
   return {
     url: `https://${isIPv6(first) ? `[${first}]` : first}:${port}`,

@@ -8,8 +8,9 @@
 // (an 8-byte SSLRequest answered with one byte, then the TLS handshake on the
 // same connection) and refuses every other start, so no plaintext client ever
 // reaches the database through it.
-import { connect, createServer, type AddressInfo, type Socket } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { createSecureContext, TLSSocket, type SecureContext } from "node:tls";
+import { listen } from "./listen.ts";
 import type { ServiceCa } from "./service-ca.ts";
 
 export interface TlsFrontOptions {
@@ -52,19 +53,10 @@ export async function startTlsFront(options: TlsFrontOptions): Promise<TlsFront>
     if (options.protocol === "postgres") negotiatePostgresTls(socket, startTls);
     else startTls();
   });
-  const host = options.host ?? "127.0.0.1";
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  // Errors after listening (none are expected) must not crash the simulator.
-  server.on("error", () => undefined);
+  const { host, port } = await listen(server, options);
   return {
     host,
-    port: (server.address() as AddressInfo).port,
+    port,
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of open) socket.destroy();

@@ -4,10 +4,7 @@
 // byte-compatible with real ones. Its root is kept in the simulator's
 // directory so restarts reuse it; nothing trusts it unless given it
 // explicitly (`verifyAttestationDocument(doc, { root: ca.rootCertificate })`).
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from "node:crypto";
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { bytesEqual, toHex } from "../bytes.ts";
+import { generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import {
   authorityKeyIdentifierExtension,
   basicConstraintsExtension,
@@ -21,14 +18,12 @@ import {
 import { signCoseSign1 } from "./cose-sign1.ts";
 import { encodeAttestationPayload, parseAttestationPayload } from "./document.ts";
 import { AttestationError } from "./errors.ts";
-import { derToPem, pemToDer } from "../x509/pem.ts";
 import { KEY_USAGE } from "../x509/certificate.ts";
-import { parseCertificate } from "./chain.ts";
+import { loadOrCreateStoredCa } from "../x509/stored-ca.ts";
 
 /** The private key (PKCS#8 DER, mode 0600) and the certificate (PEM, for `strongroom attest verify --root`). */
 const ROOT_KEY_FILE = "attestation-root.key";
 const ROOT_CERTIFICATE_FILE = "attestation-root.pem";
-const MAX_STORED_FILE_BYTES = 8 * 1024;
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -148,12 +143,19 @@ const states = new WeakMap<SimulatedCa, CaState>();
  * use (key mode 0600) and reused afterwards. `now` dates a new root.
  */
 export function loadOrCreateSimulatedCa(directory: string, options: { now?: () => Date } = {}): SimulatedCa {
-  const now = options.now ?? (() => new Date());
-  mkdirSync(directory, { recursive: true, mode: 0o700 });
-  const keyPath = join(directory, ROOT_KEY_FILE);
-  const certificatePath = join(directory, ROOT_CERTIFICATE_FILE);
-  const root = loadRoot(directory, keyPath, certificatePath) ?? createRoot(keyPath, certificatePath, now());
-  const ca: SimulatedCa = { directory, rootCertificate: root.der, rootCertificatePath: certificatePath };
+  const root = loadOrCreateStoredCa({
+    directory,
+    keyFile: ROOT_KEY_FILE,
+    certificateFile: ROOT_CERTIFICATE_FILE,
+    description: "simulated CA",
+    template: {
+      subject: encodeName([["C", "US"], ...ORGANIZATION, ["CN", `${PARTITION}.nitro-enclaves`]]),
+      lifetimeMs: ROOT_LIFETIME,
+      extensions: (keyId) => [basicConstraintsExtension(true), subjectKeyIdentifierExtension(keyId), keyUsageExtension(CA_KEY_USAGE, true)],
+    },
+    now: options.now,
+  });
+  const ca: SimulatedCa = { directory, rootCertificate: root.der, rootCertificatePath: root.certificatePath };
   states.set(ca, { root, chain: [] });
   return ca;
 }
@@ -243,91 +245,4 @@ function signingSerial(notBefore: Date): Uint8Array {
 
 function wholeSeconds(date: Date): Date {
   return new Date(Math.floor(date.getTime() / 1000) * 1000);
-}
-
-function createRoot(keyPath: string, certificatePath: string, now: Date): Issuer {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-384" });
-  const subject = encodeName([["C", "US"], ...ORGANIZATION, ["CN", `${PARTITION}.nitro-enclaves`]]);
-  const keyId = keyIdentifier(publicKey);
-  const notBefore = wholeSeconds(now);
-  const notAfter = new Date(notBefore.getTime() + ROOT_LIFETIME);
-  const der = buildCertificate(
-    {
-      serialNumber: randomBytes(16),
-      issuer: subject,
-      subject,
-      notBefore,
-      notAfter,
-      publicKey,
-      extensions: [basicConstraintsExtension(true), subjectKeyIdentifierExtension(keyId), keyUsageExtension(CA_KEY_USAGE, true)],
-    },
-    privateKey,
-  );
-  const pkcs8 = privateKey.export({ type: "pkcs8", format: "der" });
-  try {
-    writeAtomically(keyPath, pkcs8, 0o600);
-  } finally {
-    pkcs8.fill(0);
-  }
-  writeAtomically(certificatePath, Buffer.from(derToPem(der), "latin1"), 0o644);
-  return { der, subject, privateKey, keyId, notBefore, notAfter };
-}
-
-/** The stored root, or undefined when the directory has none; throws on a partial or inconsistent one. */
-function loadRoot(directory: string, keyPath: string, certificatePath: string): Issuer | undefined {
-  const keyBytes = readStored(keyPath, true);
-  const pem = readStored(certificatePath, false);
-  if (keyBytes === undefined && pem === undefined) return undefined;
-  if (keyBytes === undefined || pem === undefined) {
-    keyBytes?.fill(0);
-    throw new Error(`the simulated CA in ${directory} is incomplete (one of ${ROOT_KEY_FILE} and ${ROOT_CERTIFICATE_FILE} is missing); remove the other to start a new one`);
-  }
-  let privateKey: KeyObject;
-  try {
-    privateKey = createPrivateKey({ key: keyBytes, format: "der", type: "pkcs8" });
-  } catch (error) {
-    throw new Error(`${keyPath} is not a PKCS#8 private key (${(error as Error).message})`);
-  } finally {
-    keyBytes.fill(0);
-  }
-  const certificate = parseCertificate(pemToDer(pem.toString("latin1")), certificatePath);
-  const publicDer = (key: KeyObject) => new Uint8Array(key.export({ type: "spki", format: "der" }));
-  if (!bytesEqual(publicDer(createPublicKey(privateKey)), publicDer(certificate.publicKey))) {
-    throw new Error(`${keyPath} is not the key of the certificate in ${certificatePath}`);
-  }
-  return {
-    der: certificate.der,
-    subject: certificate.subject,
-    privateKey,
-    keyId: keyIdentifier(certificate.publicKey),
-    notBefore: certificate.notBefore,
-    notAfter: certificate.notAfter,
-  };
-}
-
-/** A stored file's bytes, or undefined when it does not exist; a private one must not be readable by others. */
-function readStored(path: string, isPrivate: boolean): Buffer | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-  try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) throw new Error(`${path} is not a regular file`);
-    if (isPrivate && (stat.mode & 0o077) !== 0) throw new Error(`${path} is readable or writable by group or others (mode ${(stat.mode & 0o777).toString(8)}); it must be 0600`);
-    if (stat.size > MAX_STORED_FILE_BYTES) throw new Error(`${path} is larger than ${MAX_STORED_FILE_BYTES} bytes`);
-    return readFileSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Readers see the old file or the whole new one, never a part. */
-function writeAtomically(path: string, data: Uint8Array, mode: number): void {
-  const temporary = `${path}.${process.pid}.${toHex(randomBytes(4))}.tmp`;
-  writeFileSync(temporary, data, { mode, flag: "wx" });
-  renameSync(temporary, path);
 }
