@@ -4,7 +4,7 @@
 // byte-compatible with real ones. Its root is kept in the simulator's
 // directory so restarts reuse it; nothing trusts it unless given it
 // explicitly (`verifyAttestationDocument(doc, { root: ca.rootCertificate })`).
-import { generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import {
   authorityKeyIdentifierExtension,
   basicConstraintsExtension,
@@ -19,7 +19,7 @@ import { signCoseSign1 } from "./cose-sign1.ts";
 import { encodeAttestationPayload, parseAttestationPayload } from "./document.ts";
 import { AttestationError } from "./errors.ts";
 import { KEY_USAGE } from "../x509/certificate.ts";
-import { loadOrCreateStoredCa } from "../x509/stored-ca.ts";
+import { loadOrCreateStoredCa, type StoredCa } from "../x509/stored-ca.ts";
 
 /** The private key (PKCS#8 DER, mode 0600) and the certificate (PEM, for `strongroom attest verify --root`). */
 const ROOT_KEY_FILE = "attestation-root.key";
@@ -62,15 +62,8 @@ export interface SimulatedDocumentFields {
   readonly nonce?: Uint8Array;
 }
 
-/** A certificate with its private key, able to issue. */
-interface Issuer {
-  readonly der: Uint8Array;
-  readonly subject: Uint8Array;
-  readonly privateKey: KeyObject;
-  readonly keyId: Uint8Array;
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-}
+/** A certificate with its private key, able to issue: the root, or one the chain below it holds in memory alone. */
+type Issuer = Omit<StoredCa, "certificatePath">;
 
 /** One level below the root: how its certificate is named and constrained. */
 interface Level {
