@@ -16,7 +16,9 @@ export interface ManagedProcess {
 export function startProcess(command: readonly [string, ...string[]], logFile: string, env: NodeJS.ProcessEnv): ManagedProcess {
   const [program, ...args] = command;
   const log = createWriteStream(logFile, { flags: "a", mode: 0o600 });
-  const child = spawn(program, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  // stdin stays open for the child's lifetime; when this process dies, it closes and the child stops (see cli main.ts).
+  const child = spawn(program, args, { env: { ...env, STRONGROOM_EXIT_WITH_STDIN: "1" }, stdio: ["pipe", "pipe", "pipe"] });
+  child.stdin!.on("error", () => {});
   const waiters = new Set<{ message: string; resolve: (line: Record<string, unknown>) => void }>();
   let pending = "";
   child.stdout!.on("data", (chunk: Buffer) => {
