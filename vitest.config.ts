@@ -13,6 +13,8 @@ export default defineConfig({
       "@strongroom/nitro": source("packages/nitro"),
       "@strongroom/atls": source("packages/atls"),
       "@strongroom/control": source("packages/control"),
+      "@strongroom/kms": source("packages/kms"),
+      "@strongroom/vault": source("packages/vault"),
       "@strongroom/enclave": source("enclave"),
       "@strongroom/parent": source("parent"),
       "@strongroom/sim": source("packages/sim"),
