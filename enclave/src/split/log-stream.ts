@@ -35,12 +35,22 @@ export class LogStream {
 
   write(line: string): boolean {
     const stream = this.#stream;
-    if (stream !== undefined && stream.writable && stream.writableLength < this.#options.maxBufferedBytes) {
+    if (stream === undefined || !stream.writable) {
+      this.#hold(line);
+    } else if (stream.writableLength >= this.#options.maxBufferedBytes) {
+      // Connected but the sink is not keeping up: drop rather than grow, and say so once it drains.
+      this.#dropped++;
+    } else {
+      this.#reportDropped(stream);
       stream.write(line);
-      return true;
     }
-    this.#hold(line);
     return true;
+  }
+
+  #reportDropped(stream: Duplex): void {
+    if (this.#dropped === 0) return;
+    stream.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: "log lines dropped: the parent's log sink was unreachable or too slow", dropped: this.#dropped })}\n`);
+    this.#dropped = 0;
   }
 
   /** Flushes what the connection has taken and closes it. */
@@ -83,12 +93,10 @@ export class LogStream {
           if (this.#stream === stream) this.#stream = undefined;
           this.#later();
         });
-        // The sink never talks back; reading keeps the stream flowing.
+        // The sink never talks back; reading keeps the stream flowing, and its end means the parent is gone.
+        stream.once("end", () => stream.destroy());
         stream.resume();
-        if (this.#dropped > 0) {
-          stream.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: "log lines dropped while the parent's log sink was unreachable", dropped: this.#dropped })}\n`);
-          this.#dropped = 0;
-        }
+        this.#reportDropped(stream);
         for (const line of this.#waiting) stream.write(line);
         this.#waiting = [];
         this.#waitingBytes = 0;
