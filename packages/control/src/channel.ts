@@ -32,6 +32,8 @@ export function serveControlStream(stream: Duplex, handle: (message: ParentMessa
     if (stream.writable) stream.write(encodeFrame({ v: CONTROL_VERSION, id, ...answer }));
   };
   stream.on("error", () => stream.destroy());
+  // A parent that stopped sending has gone (vsock streams are half-open): close our side too.
+  stream.once("end", () => stream.destroy());
   stream.on("data", (chunk: Buffer) => {
     let bodies: Buffer[];
     try {
@@ -120,6 +122,7 @@ export class ControlClient {
       }
     });
     stream.on("error", (error) => shut(new ControlChannelError(`control channel failed: ${error.message}`)));
+    stream.on("end", () => shut(new ControlChannelError("the enclave closed the control channel")));
     stream.on("close", () => shut(new ControlChannelError("the enclave closed the control channel")));
   }
 
