@@ -6,3 +6,4 @@
 export { KmsEnvelopeError } from "./ber.ts";
 export { MAX_ENVELOPE_BYTES, openCiphertextForRecipient, parseCiphertextForRecipient, sealForRecipient, type RecipientEnvelope, type SealOptions } from "./cms.ts";
 export { createRecipientKey, type RecipientKey } from "./recipient.ts";
+export { createAttestedKms, createPlainKms, KmsClientError, type AttestedKms, type AttestedKmsOptions } from "./client.ts";

@@ -10,3 +10,4 @@ export * from "./imds/index.ts";
 export { startAwsFront, type AwsFront, type AwsFrontOptions, type AwsRejection } from "./aws-front.ts";
 export type { AwsCredentialRecord, CredentialLookup } from "./sigv4-verifier.ts";
 export { startSimulation, type SimulatedDatabase, type Simulation, type SimulationOptions } from "./simulation.ts";
+export { startKmsSimulator, KMS_STATE_FILE, type KmsCredentialLookup, type KmsSimulator, type KmsSimulatorOptions } from "./kms/index.ts";
