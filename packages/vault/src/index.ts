@@ -1,8 +1,10 @@
 // @strongroom/vault: the cryptographic core of the sealed key store —
 // Shamir M-of-N over GF(2^8), AES-256-GCM validator key envelopes, master-key
 // generation, operator credentials wrapping shares (scrypt passphrases,
-// HMAC-SHA1 challenge-response) with attempt limiting, and the DynamoDB store
-// of sealed keys and signer state. No KMS here.
+// HMAC-SHA1 challenge-response) with attempt limiting, the DynamoDB store
+// of sealed keys and signer state, and the Vault state machine that owns the
+// master key (init, unseal by attested KMS or operator quorum, seal, rotate).
+// KMS is reached through injected functions only (no KMS SDK here).
 export {
   ENVELOPE_VERSION,
   MASTER_KEY_BYTES,
@@ -40,3 +42,30 @@ export {
   type WrappedShare,
 } from "./operator-credentials.ts";
 export * from "./store/index.ts";
+export {
+  type KmsShareFailure,
+  type OperatorInit,
+  type UnsealProgress,
+  Vault,
+  type VaultAttestedKms,
+  type VaultDependencies,
+  type VaultInitOptions,
+  type VaultKms,
+  type VaultLog,
+  type VaultRotateOptions,
+  type VaultState,
+  type VaultStateStore,
+  type VaultStatus,
+  VaultUnsealError,
+} from "./vault.ts";
+export {
+  keyCheckValue,
+  kmsShareContext,
+  type KmsShareRecord,
+  type OperatorShareRecord,
+  parseVaultState,
+  VAULT_STATE_FIELD,
+  VAULT_STATE_FORMAT,
+  VAULT_STATE_LIMITS,
+  type VaultStateDocument,
+} from "./vault-state.ts";
