@@ -53,6 +53,16 @@ function expectLength(secret: Uint8Array, length: number, what: string): Uint8Ar
   return secret;
 }
 
+/** GenerateDataKey's answer: a plaintext of DATA_KEY_BYTES and a non-empty ciphertext, or the plaintext is zeroed and the answer refused. */
+function dataKeyOf(plaintext: Uint8Array, ciphertextBlob: Uint8Array | undefined): { plaintext: Uint8Array; ciphertext: Uint8Array } {
+  expectLength(plaintext, DATA_KEY_BYTES, "GenerateDataKey");
+  if (ciphertextBlob === undefined || ciphertextBlob.length === 0) {
+    plaintext.fill(0);
+    throw new KmsClientError("GenerateDataKey: KMS answered without CiphertextBlob");
+  }
+  return { plaintext, ciphertext: own(ciphertextBlob) };
+}
+
 /**
  * The attested client. Each call: a fresh recipient key; `attest` for a
  * document binding its SPKI; the request with Recipient; then the answer is
@@ -93,12 +103,7 @@ export function createAttestedKms(options: AttestedKmsOptions): AttestedKms {
       const { output, plaintext } = await withRecipient("GenerateDataKey", (Recipient) =>
         client.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: "AES_256", EncryptionContext: encryptionContext, Recipient })),
       );
-      expectLength(plaintext, DATA_KEY_BYTES, "GenerateDataKey");
-      if (output.CiphertextBlob === undefined || output.CiphertextBlob.length === 0) {
-        plaintext.fill(0);
-        throw new KmsClientError("GenerateDataKey: KMS answered without CiphertextBlob");
-      }
-      return { plaintext, ciphertext: own(output.CiphertextBlob) };
+      return dataKeyOf(plaintext, output.CiphertextBlob);
     },
     async generateRandom(bytes) {
       checkRandomCount(bytes);
@@ -127,12 +132,7 @@ export function createPlainKms(options: { readonly client: KMSClient }): Atteste
     },
     async generateDataKey(keyId, encryptionContext) {
       const output = await client.send(new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: "AES_256", EncryptionContext: encryptionContext }));
-      const plaintext = expectLength(plaintextOf("GenerateDataKey", output.Plaintext), DATA_KEY_BYTES, "GenerateDataKey");
-      if (output.CiphertextBlob === undefined || output.CiphertextBlob.length === 0) {
-        plaintext.fill(0);
-        throw new KmsClientError("GenerateDataKey: KMS answered without CiphertextBlob");
-      }
-      return { plaintext, ciphertext: own(output.CiphertextBlob) };
+      return dataKeyOf(plaintextOf("GenerateDataKey", output.Plaintext), output.CiphertextBlob);
     },
     async generateRandom(bytes) {
       checkRandomCount(bytes);

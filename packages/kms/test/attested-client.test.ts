@@ -4,18 +4,14 @@
 // other images, debug enclaves, expired documents, documents under another
 // root, and answers that carry Plaintext are all refused.
 import { generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { Agent } from "node:https";
-import type { LookupFunction } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { CreateKeyCommand, DecryptCommand, EncryptCommand, KMSClient } from "@aws-sdk/client-kms";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { HttpHandlerOptions } from "@smithy/types";
-import { loadOrCreateSimulatedCa, NsmClient, SimulatedNsm, type ApplicationFile } from "@strongroom/nitro";
-import { loadOrCreateServiceCa, SimulatedCredentialStore, startKmsSimulator, type IssuedCredentials, type KmsSimulator, type ServiceCa } from "@strongroom/sim";
+import { NsmClient, SimulatedNsm, type ApplicationFile } from "@strongroom/nitro";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { failure, loopbackAgent, startAttestedKmsFixture, type AttestedKmsFixture } from "../../sim/test/support/aws.ts";
 import { createAttestedKms, createPlainKms, createRecipientKey, KmsClientError, KmsEnvelopeError, openCiphertextForRecipient, type AttestedKms } from "../src/index.ts";
 
 const REGION = "eu-west-1";
@@ -24,12 +20,6 @@ const NAME = `kms.${REGION}.sim.strongroom.internal`;
 const ROLE = `arn:aws:iam::${ACCOUNT}:role/strongroom-parent`;
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
-
-const toLoopback: LookupFunction = (hostname, options, callback) => {
-  if (hostname !== NAME) callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }), "", 4);
-  else if (options.all) callback(null, [{ address: "127.0.0.1", family: 4 }]);
-  else callback(null, "127.0.0.1", 4);
-};
 
 const app = (content: string): ApplicationFile[] => [{ path: "main.js", content: Buffer.from(content) }];
 const GENUINE = app("the genuine signer\n");
@@ -50,10 +40,8 @@ class RecordingHandler extends NodeHttpHandler {
   }
 }
 
+let kmsSim: AttestedKmsFixture;
 let root: string;
-let ca: ServiceCa;
-let simulator: KmsSimulator;
-let credentials: IssuedCredentials;
 let genuine: SimulatedNsm;
 let pcr0Hex: string;
 /** Decrypt and GenerateDataKey for the role, only with the genuine image's PCR0. */
@@ -61,14 +49,8 @@ let attestedKey: string;
 /** Decrypt and GenerateDataKey for the role, no conditions. */
 let openKey: string;
 
-function kmsClient(handler: NodeHttpHandler = new NodeHttpHandler({ httpsAgent: new Agent({ ca: ca.certificatePem, lookup: toLoopback }) })): KMSClient {
-  return new KMSClient({
-    endpoint: simulator.url,
-    region: REGION,
-    credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken },
-    maxAttempts: 1,
-    requestHandler: handler,
-  });
+function kmsClient(handler?: NodeHttpHandler): KMSClient {
+  return kmsSim.kmsClient(handler);
 }
 
 const attestWith = (device: SimulatedNsm) => (publicKey: Uint8Array) => new NsmClient(device).attestation({ publicKey });
@@ -77,46 +59,25 @@ function attestedKms(device: SimulatedNsm, client = kmsClient()): AttestedKms {
   return createAttestedKms({ client, attest: attestWith(device) });
 }
 
-async function failure(promise: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error("the request succeeded");
-}
-
 async function encrypt(keyId: string, plaintext: string, context?: Record<string, string>): Promise<Uint8Array> {
   return (await kmsClient().send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from(plaintext), EncryptionContext: context }))).CiphertextBlob!;
 }
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), "strongroom-attested-kms-"));
-  const simDir = join(root, "nsm");
-  // The root is dated well back, so that an NSM whose clock is days behind can still issue under it.
-  const nsmRoot = loadOrCreateSimulatedCa(simDir, { now: () => new Date(Date.now() - 30 * DAY) });
-  genuine = await SimulatedNsm.create({ simDir, applicationFiles: GENUINE });
-  pcr0Hex = Buffer.from(genuine.measurements.pcr0).toString("hex");
-  ca = loadOrCreateServiceCa(join(root, "ca"));
-  const store = new SimulatedCredentialStore();
-  credentials = store.issue(ROLE, HOUR);
-  simulator = await startKmsSimulator({
-    dir: join(root, "kms"),
-    ca,
-    names: [NAME],
-    region: REGION,
-    accountId: ACCOUNT,
-    lookup: (id) => store.lookup(id),
-    attestationRoot: readFileSync(nsmRoot.rootCertificatePath, "utf8"),
+  kmsSim = await startAttestedKmsFixture({
+    tmpPrefix: "strongroom-attested-kms-",
+    region: REGION, accountId: ACCOUNT, name: NAME, role: ROLE, applicationFiles: GENUINE,
     // IAM: keys may be made and listed; GenerateRandom only for the genuine image.
-    identityPolicy: JSON.stringify({
-      Version: "2012-10-17",
-      Statement: [
-        { Effect: "Allow", Action: ["kms:CreateKey", "kms:ListKeys"], Resource: "*" },
-        { Effect: "Allow", Action: "kms:GenerateRandom", Resource: "*", Condition: { StringEqualsIgnoreCase: { "kms:RecipientAttestation:ImageSha384": pcr0Hex } } },
-      ],
-    }),
+    identityPolicy: (pcr0) =>
+      JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          { Effect: "Allow", Action: ["kms:CreateKey", "kms:ListKeys"], Resource: "*" },
+          { Effect: "Allow", Action: "kms:GenerateRandom", Resource: "*", Condition: { StringEqualsIgnoreCase: { "kms:RecipientAttestation:ImageSha384": pcr0 } } },
+        ],
+      }),
   });
+  ({ root, genuine, pcr0Hex } = kmsSim);
   const admin = { Sid: "admin", Effect: "Allow", Principal: { AWS: ROLE }, Action: ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:Encrypt"], Resource: "*" };
   const use = (condition?: object) => ({ Sid: "enclave", Effect: "Allow", Principal: { AWS: ROLE }, Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: "*", ...(condition === undefined ? {} : { Condition: condition }) });
   const createKey = async (statements: object[]) => (await kmsClient().send(new CreateKeyCommand({ Policy: JSON.stringify({ Version: "2012-10-17", Statement: statements }) }))).KeyMetadata!.KeyId!;
@@ -125,8 +86,7 @@ beforeAll(async () => {
   openKey = await createKey([admin, use()]);
 });
 afterAll(async () => {
-  await simulator?.close();
-  if (root !== undefined) rmSync(root, { recursive: true, force: true });
+  await kmsSim?.close();
 });
 
 describe("createAttestedKms against the KMS simulator", () => {
@@ -199,7 +159,7 @@ describe("createAttestedKms against the KMS simulator", () => {
   });
 
   test("a Decrypt with a Recipient never answers Plaintext, and its CiphertextForRecipient opens only with the recipient key", async () => {
-    const handler = new RecordingHandler({ httpsAgent: new Agent({ ca: ca.certificatePem, lookup: toLoopback }) });
+    const handler = new RecordingHandler({ httpsAgent: loopbackAgent(kmsSim.ca, NAME) });
     const client = kmsClient(handler);
     const blob = await encrypt(attestedKey, "only for the enclave");
     const recipient = createRecipientKey();

@@ -9,6 +9,7 @@ import { Agent, request as httpRequest, type IncomingMessage, type OutgoingHttpH
 import { createServer } from "node:https";
 import { isIPv6 } from "node:net";
 import { listen } from "./listen.ts";
+import { readBody } from "./read-body.ts";
 import type { ServiceCa } from "./service-ca.ts";
 import { AwsRequestError, verifySigV4, type CredentialLookup } from "./sigv4-verifier.ts";
 
@@ -67,7 +68,7 @@ export async function startAwsFront(options: AwsFrontOptions): Promise<AwsFront>
   };
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
-    const body = await readBody(request);
+    const body = await readBody(request, { maxBytes: MAX_BODY_BYTES });
     if (body === "closed") return;
     if (body === "too large") {
       refuse(request, response, 413, "RequestEntityTooLargeException", `The request body is larger than ${MAX_BODY_BYTES} bytes.`);
@@ -105,33 +106,6 @@ export async function startAwsFront(options: AwsFrontOptions): Promise<AwsFront>
       await closed;
     },
   };
-}
-
-/** The whole body, "too large" as soon as it is known to exceed MAX_BODY_BYTES (without reading on), or "closed" if the client left first. */
-function readBody(request: IncomingMessage): Promise<Buffer | "too large" | "closed"> {
-  return new Promise((resolve) => {
-    if (Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES) {
-      resolve("too large");
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let length = 0;
-    const onData = (chunk: Buffer) => {
-      length += chunk.length;
-      if (length > MAX_BODY_BYTES) {
-        request.off("data", onData);
-        request.pause();
-        resolve("too large");
-      } else {
-        chunks.push(chunk);
-      }
-    };
-    request.on("data", onData);
-    request.once("end", () => resolve(Buffer.concat(chunks)));
-    // Settles nothing after "end" or "too large": a promise resolves once.
-    request.once("close", () => resolve("closed"));
-    request.on("error", () => resolve("closed"));
-  });
 }
 
 /** Sends the verified request to the backend and streams its answer back. */

@@ -2,18 +2,18 @@
 // TLS verified against the service CA under the endpoint's real name: what
 // it lets through, what it refuses and how (as AWS answers), and its bounds.
 import { mkdtempSync } from "node:fs";
-import { Agent, request as httpsRequest } from "node:https";
-import type { AddressInfo, LookupFunction } from "node:net";
+import { request as httpsRequest } from "node:https";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server } from "node:http";
 import { CreateTableCommand, DynamoDBClient, GetItemCommand, ListTablesCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { SignatureV4 } from "@smithy/signature-v4";
 import dynalite from "dynalite";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadOrCreateServiceCa, startAwsFront, type AwsCredentialRecord, type AwsFront, type ServiceCa } from "../src/index.ts";
 import { Sha256 } from "../src/sigv4-verifier.ts";
+import { failure, sdkClientConfig } from "./support/aws.ts";
 
 const REGION = "us-east-1";
 const NAME = `dynamodb.${REGION}.sim.strongroom.internal`;
@@ -26,17 +26,6 @@ const CREDENTIALS: Record<string, AwsCredentialRecord> = {
 const lookup = (accessKeyId: string) => CREDENTIALS[accessKeyId];
 const valid = { accessKeyId: "AKIDSTRONGROOMVALID", secretAccessKey: "valid-secret-0123456789" };
 const SECRETS = Object.values(CREDENTIALS).flatMap((record) => [record.secretAccessKey, record.sessionToken ?? record.secretAccessKey]);
-
-/** DNS never resolves the simulator's names; the egress maps them to loopback, and so does this lookup. */
-const toLoopback: LookupFunction = (hostname, options, callback) => {
-  if (hostname !== NAME) {
-    callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }), "", 4);
-  } else if (options.all) {
-    callback(null, [{ address: "127.0.0.1", family: 4 }]);
-  } else {
-    callback(null, "127.0.0.1", 4);
-  }
-};
 
 let ca: ServiceCa;
 let backend: Server;
@@ -63,23 +52,7 @@ async function startFront(now?: () => Date): Promise<AwsFront> {
 type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 
 function dynamo(front: AwsFront, credentials: Credentials, options: { region?: string; maxAttempts?: number } = {}): DynamoDBClient {
-  return new DynamoDBClient({
-    endpoint: front.url,
-    region: options.region ?? REGION,
-    credentials,
-    maxAttempts: options.maxAttempts ?? 1,
-    requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: ca.certificatePem, lookup: toLoopback }) }),
-  });
-}
-
-/** The SDK's error for a request, with the name it gives the service's error code. */
-async function failure(promise: Promise<unknown>): Promise<{ name: string; message: string; $metadata?: { httpStatusCode?: number } }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { name: string; message: string };
-  }
-  throw new Error("the request succeeded");
+  return new DynamoDBClient(sdkClientConfig({ endpoint: front.url, region: options.region ?? REGION, credentials, ca, name: NAME, maxAttempts: options.maxAttempts }));
 }
 
 /** A raw HTTPS request to the front (verified against the CA under its name), with the answer's status, headers and body. */

@@ -3,8 +3,7 @@
 // credentials from the simulator's STS: every operation, the refusals AWS
 // answers with, key policies, and state that survives a restart.
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { Agent, request as httpsRequest } from "node:https";
-import type { LookupFunction } from "node:net";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -21,10 +20,10 @@ import {
   ListKeysCommand,
   PutKeyPolicyCommand,
 } from "@aws-sdk/client-kms";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { loadOrCreateSimulatedCa } from "@strongroom/nitro";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { KMS_STATE_FILE, loadOrCreateServiceCa, SimulatedCredentialStore, startKmsSimulator, type IssuedCredentials, type KmsSimulator, type ServiceCa } from "../src/index.ts";
+import { failure, sdkClientConfig } from "./support/aws.ts";
 
 const REGION = "us-east-1";
 const ACCOUNT = "111122223333";
@@ -32,12 +31,6 @@ const NAME = `kms.${REGION}.sim.strongroom.internal`;
 const ROLE = `arn:aws:iam::${ACCOUNT}:role/strongroom-parent`;
 const OTHER_ROLE = `arn:aws:iam::${ACCOUNT}:role/someone-else`;
 const HOUR = 3600_000;
-
-const toLoopback: LookupFunction = (hostname, options, callback) => {
-  if (hostname !== NAME) callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }), "", 4);
-  else if (options.all) callback(null, [{ address: "127.0.0.1", family: 4 }]);
-  else callback(null, "127.0.0.1", 4);
-};
 
 let root: string;
 let ca: ServiceCa;
@@ -53,22 +46,7 @@ async function start(dir = stateDir): Promise<KmsSimulator> {
 }
 
 function kms(issued: Pick<IssuedCredentials, "accessKeyId" | "secretAccessKey" | "sessionToken"> = credentials, target = simulator): KMSClient {
-  return new KMSClient({
-    endpoint: target.url,
-    region: REGION,
-    credentials: { accessKeyId: issued.accessKeyId, secretAccessKey: issued.secretAccessKey, sessionToken: issued.sessionToken },
-    maxAttempts: 1,
-    requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: ca.certificatePem, lookup: toLoopback }) }),
-  });
-}
-
-async function failure(promise: Promise<unknown>): Promise<{ name: string; message: string; $metadata?: { httpStatusCode?: number } }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { name: string; message: string };
-  }
-  throw new Error("the request succeeded");
+  return new KMSClient(sdkClientConfig({ endpoint: target.url, region: REGION, credentials: issued, ca, name: NAME }));
 }
 
 const text = (bytes: Uint8Array | undefined) => Buffer.from(bytes ?? new Uint8Array()).toString("utf8");

@@ -3,20 +3,15 @@
 // CiphertextForRecipient) with the attested KMS client, and a simulated NSM
 // making real COSE attestation documents and random bytes.
 import { createHmac } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { Agent } from "node:https";
 import type { Server } from "node:http";
-import type { AddressInfo, LookupFunction } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import type { AddressInfo } from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateKeyCommand, DisableKeyCommand, EnableKeyCommand, EncryptCommand, KMSClient } from "@aws-sdk/client-kms";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { createAttestedKms } from "@strongroom/kms";
-import { loadOrCreateSimulatedCa, NsmClient, SimulatedNsm, type ApplicationFile } from "@strongroom/nitro";
-import { loadOrCreateServiceCa, SimulatedCredentialStore, startKmsSimulator, type IssuedCredentials, type KmsSimulator, type ServiceCa } from "@strongroom/sim";
+import { NsmClient, SimulatedNsm, type ApplicationFile } from "@strongroom/nitro";
 import dynalite from "dynalite";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startAttestedKmsFixture, type AttestedKmsFixture } from "../../sim/test/support/aws.ts";
 import {
   CredentialAttempts,
   CredentialLockedError,
@@ -33,20 +28,9 @@ const REGION = "eu-west-1";
 const ACCOUNT = "000000000000";
 const NAME = `kms.${REGION}.sim.strongroom.internal`;
 const ROLE = `arn:aws:iam::${ACCOUNT}:role/strongroom-parent`;
-const HOUR = 3600_000;
-const DAY = 24 * HOUR;
-
-const toLoopback: LookupFunction = (hostname, options, callback) => {
-  if (hostname !== NAME) callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" }), "", 4);
-  else if (options.all) callback(null, [{ address: "127.0.0.1", family: 4 }]);
-  else callback(null, "127.0.0.1", 4);
-};
 const GENUINE: ApplicationFile[] = [{ path: "main.js", content: Buffer.from("the genuine signer\n") }];
 
-let root: string;
-let ca: ServiceCa;
-let simulator: KmsSimulator;
-let credentials: IssuedCredentials;
+let kmsSim: AttestedKmsFixture;
 let genuine: SimulatedNsm;
 let pcr0Hex: string;
 let kms: KMSClient;
@@ -55,31 +39,13 @@ let dynamoClient: DynamoDBClient;
 let tables = 0;
 
 beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), "strongroom-vault-"));
-  const simDir = join(root, "nsm");
-  const nsmRoot = loadOrCreateSimulatedCa(simDir, { now: () => new Date(Date.now() - 30 * DAY) });
-  genuine = await SimulatedNsm.create({ simDir, applicationFiles: GENUINE });
-  pcr0Hex = Buffer.from(genuine.measurements.pcr0).toString("hex");
-  ca = loadOrCreateServiceCa(join(root, "ca"));
-  const store = new SimulatedCredentialStore();
-  credentials = store.issue(ROLE, HOUR);
-  simulator = await startKmsSimulator({
-    dir: join(root, "kms"),
-    ca,
-    names: [NAME],
-    region: REGION,
-    accountId: ACCOUNT,
-    lookup: (id) => store.lookup(id),
-    attestationRoot: readFileSync(nsmRoot.rootCertificatePath, "utf8"),
-    identityPolicy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["kms:CreateKey", "kms:ListKeys"], Resource: "*" }] }),
+  kmsSim = await startAttestedKmsFixture({
+    tmpPrefix: "strongroom-vault-",
+    region: REGION, accountId: ACCOUNT, name: NAME, role: ROLE, applicationFiles: GENUINE,
+    identityPolicy: () => JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["kms:CreateKey", "kms:ListKeys"], Resource: "*" }] }),
   });
-  kms = new KMSClient({
-    endpoint: simulator.url,
-    region: REGION,
-    credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken },
-    maxAttempts: 1,
-    requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ ca: ca.certificatePem, lookup: toLoopback }) }),
-  });
+  ({ genuine, pcr0Hex } = kmsSim);
+  kms = kmsSim.kmsClient();
 
   dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => dynamo.listen(0, "127.0.0.1", () => resolve()));
@@ -94,9 +60,8 @@ beforeAll(async () => {
 afterAll(async () => {
   kms?.destroy();
   dynamoClient?.destroy();
-  await simulator?.close();
   if (dynamo !== undefined) await new Promise<void>((resolve) => dynamo.close(() => resolve()));
-  if (root !== undefined) rmSync(root, { recursive: true, force: true });
+  await kmsSim?.close();
 });
 
 /** KMS keys the role may Encrypt with and Disable/Enable, and Decrypt only from the genuine image (PCR0). */

@@ -14,6 +14,7 @@ import { sealForRecipient } from "@strongroom/kms";
 import { AttestationError, MAX_DOCUMENT_BYTES, verifyAttestationDocument } from "@strongroom/nitro";
 import { parseRoleArn } from "../iam/credential-store.ts";
 import { listen } from "../listen.ts";
+import { readBody } from "../read-body.ts";
 import type { ServiceCa } from "../service-ca.ts";
 import { AwsRequestError, verifySigV4, type AwsCredentialRecord } from "../sigv4-verifier.ts";
 import { blobKeyId, type EncryptionContext, MAX_CIPHERTEXT_BYTES, MAX_PLAINTEXT_BYTES, openBlob, sealBlob } from "./ciphertext.ts";
@@ -111,7 +112,7 @@ export async function startKmsSimulator(options: KmsSimulatorOptions): Promise<K
   const { keyPem, certificatePem } = options.ca.issueServerCertificate(options.names);
 
   const handle = async (request: IncomingMessage, response: ServerResponse) => {
-    const body = await readBody(request);
+    const body = await readBody(request, { maxBytes: MAX_BODY_BYTES, wipeChunks: true });
     if (body === "closed") return;
     if (body === "too large") throw new KmsError("RequestEntityTooLargeException", `The request body is larger than ${MAX_BODY_BYTES} bytes.`, 413);
     // Plaintexts to encrypt travel in request bodies: the bytes are zeroed however the request ends.
@@ -191,34 +192,6 @@ function send(response: ServerResponse, status: number, body: Output, date: Date
   };
   response.writeHead(status, headers);
   response.end(text);
-}
-
-/** The whole body, "too large" as soon as it exceeds MAX_BODY_BYTES, or "closed" if the client left first. */
-function readBody(request: IncomingMessage): Promise<Buffer | "too large" | "closed"> {
-  return new Promise((resolve) => {
-    if (Number(request.headers["content-length"] ?? 0) > MAX_BODY_BYTES) return resolve("too large");
-    const chunks: Buffer[] = [];
-    let length = 0;
-    const onData = (chunk: Buffer) => {
-      length += chunk.length;
-      if (length > MAX_BODY_BYTES) {
-        request.off("data", onData);
-        request.pause();
-        for (const piece of chunks) piece.fill(0);
-        resolve("too large");
-      } else {
-        chunks.push(chunk);
-      }
-    };
-    request.on("data", onData);
-    request.once("end", () => {
-      const body = Buffer.concat(chunks);
-      for (const piece of chunks) piece.fill(0);
-      resolve(body);
-    });
-    request.once("close", () => resolve("closed"));
-    request.on("error", () => resolve("closed"));
-  });
 }
 
 // ---------------------------------------------------------------------------
