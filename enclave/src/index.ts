@@ -10,6 +10,5 @@ export { listen } from "./http/listen.ts";
 export { readBody } from "./http/body.ts";
 export { HttpError } from "./http/errors.ts";
 export { sendError } from "./http/respond.ts";
-export { ENCLAVE_PORTS, startEnclave, type EnclaveOptions, type RunningEnclave } from "./split/enclave.ts";
-export { PARENT_CID } from "./split/egress.ts";
+export { startEnclave, type EnclaveOptions, type RunningEnclave } from "./split/enclave.ts";
 export { LogStream } from "./split/log-stream.ts";

@@ -3,12 +3,11 @@
 // an enclave already serving the same configuration, essential for one that
 // was just restarted — forward the current AWS credentials and every refresh,
 // and ask for health on a schedule so the watchdog knows the enclave answers.
-import { ControlClient, type AwsCredentials as ForwardedCredentials, type BootstrapConfig, type EnclaveHealth } from "@strongroom/control";
+import { ControlClient, ENCLAVE_PORTS, type AwsCredentials as ForwardedCredentials, type BootstrapConfig, type EnclaveHealth } from "@strongroom/control";
 import type { Transport } from "@strongroom/nitro";
 import type { Logger } from "pino";
 import type { AwsCredentials, CredentialRefresher } from "./aws/index.ts";
 
-export const CONTROL_PORT = 5001;
 /** A bootstrap opens the slashing database through egress; a cold one can take a while. */
 const BOOTSTRAP_TIMEOUT_MS = 60_000;
 
@@ -91,7 +90,7 @@ export class ControlLink {
     const { transport, enclaveCid, bootstrap, requestTimeoutMs, healthEveryMs, log } = this.#options;
     const cid = enclaveCid();
     if (cid === undefined) throw new Error("the enclave is not running");
-    const client = new ControlClient(await transport.connect(cid, CONTROL_PORT), requestTimeoutMs);
+    const client = new ControlClient(await transport.connect(cid, ENCLAVE_PORTS.control), requestTimeoutMs);
     this.#client = client;
     try {
       const current = this.#options.credentials?.current();

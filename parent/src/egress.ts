@@ -6,6 +6,7 @@
 import { lookup } from "node:dns/promises";
 import { connect, isIPv4, isIPv6, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { EGRESS_PORTS } from "@strongroom/control";
 import type { Transport, TransportServer, TransportStream } from "@strongroom/nitro";
 import type { Logger } from "pino";
 import type { AuditRecorder } from "./audit.ts";
@@ -37,9 +38,8 @@ export interface Egress {
   close(): Promise<void>;
 }
 
-export const FIRST_EGRESS_PORT = 8000;
-/** vsock ports 8000–8099 (DESIGN.md §5). */
-export const MAX_EGRESS_ROUTES = 100;
+export const FIRST_EGRESS_PORT = EGRESS_PORTS.first;
+export const MAX_EGRESS_ROUTES = EGRESS_PORTS.last - EGRESS_PORTS.first + 1;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** Letters, digits and inner hyphens; 1 to 63 characters a label, 253 in all (RFC 1035 §2.3.1, RFC 1123 §2.1). */
 const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -50,7 +50,7 @@ const PORT = /^[1-9][0-9]{0,4}$/;
  * firstPort, firstPort + 1, … in entry order. Throws naming the first
  * malformed or repeated entry, or when there are more than 100.
  */
-export function parseEgressAllowlist(entries: readonly string[], firstPort = FIRST_EGRESS_PORT): EgressRoute[] {
+export function parseEgressAllowlist(entries: readonly string[], firstPort: number = FIRST_EGRESS_PORT): EgressRoute[] {
   if (entries.length > MAX_EGRESS_ROUTES) {
     throw new Error(`egress allowlist: ${entries.length} entries, at most ${MAX_EGRESS_ROUTES} (one vsock port each, ${firstPort}–${firstPort + MAX_EGRESS_ROUTES - 1})`);
   }

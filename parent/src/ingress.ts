@@ -2,6 +2,7 @@
 // relays each connection as raw bytes (TLS that only the enclave can read) to
 // the enclave's API port over vsock.
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
+import { ENCLAVE_PORTS } from "@strongroom/control";
 import { encodeProxyV2, type Transport, type TransportStream } from "@strongroom/nitro";
 import type { Logger } from "pino";
 import type { AuditRecorder } from "./audit.ts";
@@ -41,7 +42,7 @@ export interface Ingress {
   close(): Promise<void>;
 }
 
-const DEFAULT_ENCLAVE_PORT = 5000;
+const DEFAULT_ENCLAVE_PORT = ENCLAVE_PORTS.api;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 
 export async function startIngress(options: IngressOptions): Promise<Ingress> {

@@ -4,6 +4,7 @@
 // anything else is dropped and reported by size, because the parent must not
 // be made to write arbitrary bytes into the operator's log pipeline.
 import { TextDecoder } from "node:util";
+import { LOG_SINK_PORT } from "@strongroom/control";
 import type { Transport, TransportServer, TransportStream } from "@strongroom/nitro";
 import type { Logger } from "pino";
 import type { AuditRecorder } from "./audit.ts";
@@ -27,7 +28,7 @@ export interface LogSink {
   close(): Promise<void>;
 }
 
-const DEFAULT_PORT = 9100;
+const DEFAULT_PORT = LOG_SINK_PORT;
 const DEFAULT_MAX_LINE_BYTES = 64 * 1024;
 const NEWLINE = 0x0a;
 

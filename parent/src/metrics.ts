@@ -4,10 +4,10 @@
 // bounded and relayed as text; an unreachable enclave shows as
 // strongroom_parent_enclave_metrics_up 0, never as a failed scrape.
 import { createServer, request, type Server } from "node:http";
+import { ENCLAVE_PORTS } from "@strongroom/control";
 import type { Transport } from "@strongroom/nitro";
 import { Counter, Gauge, Registry } from "prom-client";
 
-export const ENCLAVE_METRICS_PORT = 5002;
 const MAX_ENCLAVE_METRICS_BYTES = 4 << 20;
 const ENCLAVE_METRICS_TIMEOUT_MS = 3_000;
 
@@ -63,7 +63,7 @@ export function createParentMetricsServer(metrics: ParentMetrics, transport: Tra
 
 async function enclaveMetrics(transport: Transport, cid: number | undefined): Promise<string> {
   if (cid === undefined) throw new Error("no enclave");
-  const stream = await transport.connect(cid, ENCLAVE_METRICS_PORT);
+  const stream = await transport.connect(cid, ENCLAVE_PORTS.metrics);
   return new Promise((resolve, reject) => {
     const req = request({ createConnection: () => stream as never, path: "/metrics", headers: { host: "enclave" }, timeout: ENCLAVE_METRICS_TIMEOUT_MS }, (res) => {
       const chunks: Buffer[] = [];

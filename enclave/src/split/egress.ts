@@ -3,11 +3,8 @@
 // over it here. The routes come from the parent's bootstrap; a wrong route can
 // only make a connection fail its certificate check, never succeed elsewhere.
 import type { Duplex } from "node:stream";
-import type { EgressEntry } from "@strongroom/control";
+import { PARENT_CID, type EgressEntry } from "@strongroom/control";
 import type { Transport } from "@strongroom/nitro";
-
-/** The parent's CID, as seen from inside an enclave. */
-export const PARENT_CID = 3;
 
 export class EgressRoutes {
   readonly #transport: Transport;

@@ -6,15 +6,12 @@
 // it — comes from its own (measured) configuration; the parent only supplies
 // routes, credentials and a log level, all validated.
 import { isDeepStrictEqual } from "node:util";
-import { serveControlStream, type BootstrapConfig, type EnclaveHealth, type EnclaveReply, type ParentMessage } from "@strongroom/control";
+import { ENCLAVE_PORTS, PARENT_CID, serveControlStream, type BootstrapConfig, type EnclaveHealth, type EnclaveReply, type ParentMessage } from "@strongroom/control";
 import type { Transport, TransportServer } from "@strongroom/nitro";
 import type { Logger } from "pino";
 import { startSigner, type AtlsServing, type RunningSigner, type SignerOptions, type SlashingProtectionOptions } from "../signer.ts";
 import { EgressRoutes } from "./egress.ts";
 import { ForwardedCredentials } from "./forwarded-credentials.ts";
-
-/** DESIGN.md §5. */
-export const ENCLAVE_PORTS = { api: 5000, control: 5001, metrics: 5002 } as const;
 
 export interface EnclaveOptions {
   readonly transport: Transport;
@@ -108,7 +105,7 @@ export async function startEnclave(options: EnclaveOptions): Promise<RunningEncl
   };
 
   const control: TransportServer = await transport.listen(ENCLAVE_PORTS.control, (stream) => {
-    if (stream.remoteCid !== 3 && transport.kind === "vsock") {
+    if (stream.remoteCid !== PARENT_CID && transport.kind === "vsock") {
       // Only the parent instance talks to the control port.
       log.warn({ cid: stream.remoteCid }, "control connection from a CID other than the parent's refused");
       stream.destroy();

@@ -5,4 +5,5 @@
  */
 export { encodeFrame, FrameDecoder, FrameError, MAX_FRAME_BYTES } from "./framing.ts";
 export * from "./messages.ts";
+export * from "./ports.ts";
 export { ControlChannelError, ControlClient, serveControlStream, type EnclaveReply, type RefusalListener } from "./channel.ts";

@@ -4,9 +4,9 @@
 // network, the slashing database and the roots it verifies are part of the
 // measured image, not of the bootstrap.
 
+import { EGRESS_PORTS } from "./ports.ts";
+
 export const CONTROL_VERSION = 1;
-/** Egress proxies live on the parent's vsock ports 8000–8099. */
-export const EGRESS_PORTS = { first: 8000, last: 8099 } as const;
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 

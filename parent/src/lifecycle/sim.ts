@@ -5,11 +5,10 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { SIMULATED_ENCLAVE_CID } from "@strongroom/control";
 import type { Logger } from "pino";
 import type { EnclaveLifecycle } from "./types.ts";
 
-/** The simulated enclave's CID (DESIGN.md §5). */
-const SIMULATED_ENCLAVE_CID = 16;
 const STOP_GRACE_MS = 5_000;
 
 export interface SimEnclaveOptions {

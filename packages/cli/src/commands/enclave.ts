@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ENCLAVE_PORTS, LogStream, PARENT_CID, startEnclave, TokenStore, type AtlsServing, type RunningEnclave } from "@strongroom/enclave";
+import { ENCLAVE_PORTS, LOG_SINK_PORT, PARENT_CID, SIMULATED_ENCLAVE_CID } from "@strongroom/control";
+import { LogStream, startEnclave, TokenStore, type AtlsServing, type RunningEnclave } from "@strongroom/enclave";
 import { createSimulatedTransport, createVsockTransport, hardenProcess, NsmClient, RealNsmDevice, type Transport } from "@strongroom/nitro";
 import { simulatedEnclaveNsm } from "../enclave-image.ts";
 import { createLogger, LOG_LEVELS } from "../logger.ts";
@@ -11,11 +12,6 @@ import { parseOptions, pickOptions, UsageError, type OptionTable, type OptionVal
 import { parsePublicKeyList } from "../public-keys.ts";
 import { readUnauthenticatedPolicy } from "../auth.ts";
 import { SIGNER_OPTIONS, withGenesisValidatorsRoot } from "./signer.ts";
-
-/** The parent's log sink (DESIGN.md §5). */
-export const LOG_SINK_PORT = 9100;
-/** The simulated enclave's CID (DESIGN.md §5). */
-export const SIMULATED_ENCLAVE_CID = 16;
 
 export const ENCLAVE_OPTIONS = [
   { name: "mode", kind: "string", description: "sim (a process beside the parent, vsock over Unix sockets, simulated NSM) or nitro (inside a Nitro Enclave: AF_VSOCK, /dev/nsm)" },
@@ -28,7 +24,7 @@ export const ENCLAVE_OPTIONS = [
   {
     name: "administrator-token-sha256",
     kind: "string",
-    description: "hex SHA-256 of the administrator token (`strongroom operator token-hash` makes one): the token for management and Key Manager imports over aTLS, never sent through the parent",
+    description: "hex SHA-256 of the administrator token (printf %s \"$TOKEN\" | sha256sum): the token for management and Key Manager imports over aTLS, never sent through the parent",
   },
   { name: "trusted-ca-file", kind: "list", description: "sim mode only: PEM roots that outbound TLS servers must chain to (the simulator's service CA) instead of the public roots" },
   ...pickOptions(SIGNER_OPTIONS, [
@@ -148,9 +144,4 @@ export async function runEnclave(values: EnclaveValues): Promise<RunningEnclave>
   if (digest === undefined) log.warn("no --administrator-token-sha256: nobody can manage tokens or import keys in this enclave");
   log.info({ mode: values.mode, ports: ENCLAVE_PORTS }, "strongroom enclave running");
   return enclave;
-}
-
-/** SHA-256 hex of a token, for --administrator-token-sha256. */
-export function tokenSha256(token: Uint8Array): string {
-  return createHash("sha256").update(token).digest("hex");
 }

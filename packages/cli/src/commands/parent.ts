@@ -1,6 +1,6 @@
 import { createWriteStream } from "node:fs";
 import { resolve } from "node:path";
-import { LOG_LEVELS as ENCLAVE_LOG_LEVELS, type LogLevel } from "@strongroom/control";
+import { LOG_LEVELS as ENCLAVE_LOG_LEVELS, PARENT_CID, type LogLevel } from "@strongroom/control";
 import { createSimulatedTransport, createVsockTransport, type Transport } from "@strongroom/nitro";
 import {
   AuditRecorder,
@@ -19,9 +19,6 @@ import {
 import type { Logger } from "pino";
 import { createLogger, LOG_LEVELS } from "../logger.ts";
 import { parseOptions, UsageError, type OptionTable, type OptionValues } from "../options.ts";
-
-/** The parent's CID (DESIGN.md §5). */
-const PARENT_CID = 3;
 
 export const PARENT_OPTIONS = [
   { name: "mode", kind: "string", description: "sim (the enclave is a local process, vsock over Unix sockets) or nitro (a Nitro Enclave run with nitro-cli)" },
