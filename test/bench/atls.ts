@@ -11,7 +11,7 @@
 // per request instead).
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
-import { createServer, type AddressInfo } from "node:net";
+import { freePort } from "../support/free-port.ts";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectAtls, readPcrManifest, type AtlsConnectOptions } from "@strongroom/atls";
@@ -43,15 +43,6 @@ function ownCpuSeconds(): number {
   return (user + system) / 1e6;
 }
 
-/** At warn nothing announces the ports, so each process is given a free one. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** Polls until `ready` holds (a process has started, its keys are loaded). */
 async function until(what: string, cli: CliProcess, ready: () => Promise<boolean>): Promise<void> {
   for (;;) {
@@ -73,6 +64,7 @@ const { dir: keyDir, publicKeys } = interopKeyConfigDir(KEYS);
 const simDir = join(dir, "sim");
 const root = loadOrCreateSimulatedCa(simDir).rootCertificatePath;
 const signerOptions = ["--slashing-protection-in-memory", `--key-config-path=${keyDir}`, "--auth-unauthenticated-policy=loopback", "--log-level=warn"];
+// At warn nothing announces the ports, so each process is given a free one.
 const [plainPort, signerPort, gatewayPort] = [await freePort(), await freePort(), await freePort()];
 const plain = startCli(["signer", `--http-port=${plainPort}`, ...signerOptions]);
 const attested = startCli(["signer", `--http-port=${signerPort}`, ...signerOptions, `--atls-simulator-dir=${simDir}`]);

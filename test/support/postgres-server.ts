@@ -5,7 +5,7 @@
 // one database per test.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { freePort } from "./free-port.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -47,17 +47,6 @@ function unprivileged(): { prefix: string[]; uid: number; gid: number } | undefi
   const uid = Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }).trim());
   const gid = Number(execFileSync("id", ["-g", "nobody"], { encoding: "utf8" }).trim());
   return { prefix: ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups"], uid, gid };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 export async function startPostgresServer(): Promise<PostgresServer> {

@@ -2,7 +2,7 @@
 // keys 0…n-1, requests from this host needing no token, and its bootstrap
 // administrator token read from stderr.
 import { mkdtempSync } from "node:fs";
-import { createServer } from "node:net";
+import { freePort } from "./free-port.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startCli, type CliProcess } from "./cli-process.ts";
@@ -41,13 +41,3 @@ export async function startStandardSigner(keys: number, extraArgs: readonly stri
   return { cli, url, adminToken, publicKeys };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}

@@ -11,6 +11,7 @@ import {
   type RecipientKey,
   sealForRecipient,
 } from "../src/index.ts";
+import { seededRandom } from "../../../test/support/random.ts";
 import { readBer } from "../src/ber.ts";
 
 const VECTORS = new URL("../../../../shared/vectors/kms/", import.meta.url);
@@ -36,18 +37,6 @@ function refusal(run: () => unknown): KmsEnvelopeError {
     return error as KmsEnvelopeError;
   }
   throw new Error("expected a KmsEnvelopeError, but the call succeeded");
-}
-
-/** A deterministic PRNG (mulberry32) so that failures reproduce. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // A DER envelope with parts swapped out, to test each refusal in isolation.
@@ -229,7 +218,7 @@ describe("malformed input", () => {
   });
 
   test("thousands of seeded single-byte mutations raise nothing but KmsEnvelopeError", () => {
-    const random = prng(0x5eed);
+    const random = seededRandom(0x5eed);
     let parsed = 0;
     let refused = 0;
     for (const { bytes } of blobs()) {
@@ -252,7 +241,7 @@ describe("malformed input", () => {
   });
 
   test("mutated sealed envelopes opened with the right key raise nothing but KmsEnvelopeError", () => {
-    const random = prng(42);
+    const random = seededRandom(42);
     const plaintext = new Uint8Array(40).fill(5);
     const sealed = sealForRecipient(plaintext, recipient.publicKeySpki);
     let opened = 0;

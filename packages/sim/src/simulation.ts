@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { createAtlsDispatcher, parsePcrManifest } from "@strongroom/atls";
-import { encryptKeystore, interopSecretKey } from "@strongroom/keystore";
+import { blsPublicKey, encryptKeystore, interopSecretKey } from "@strongroom/keystore";
 import { loadOrCreateSimulatedCa } from "@strongroom/nitro";
 import { servePglite } from "@strongroom/slashing";
 import dynalite from "dynalite";
@@ -241,17 +241,21 @@ async function startDatabase(database: SimulatedDatabase, dir: string, ca: Retur
  * and demo keystores encrypted here.
  */
 class Operator {
-  readonly publicKeys: string[] = [];
+  readonly publicKeys: readonly string[];
   readonly #url: string;
   readonly #token: string;
   readonly #dispatcher: Dispatcher;
-  readonly #count: number;
   #busy = false;
 
   constructor(url: string, token: string, manifest: string, root: string, count: number) {
     this.#url = url;
     this.#token = token;
-    this.#count = count;
+    this.publicKeys = Array.from({ length: count }, (_, i) => {
+      const secretKey = interopSecretKey(i);
+      const publicKey = `0x${Buffer.from(blsPublicKey(secretKey, `interop key ${i}`)).toString("hex")}`;
+      secretKey.fill(0);
+      return publicKey;
+    });
     this.#dispatcher = createAtlsDispatcher({ pcrPolicy: { kind: "manifest", sets: parsePcrManifest(manifest, "the simulated image's PCR manifest") }, root, connections: 2 });
   }
 
@@ -281,20 +285,16 @@ class Operator {
       const present = new Set((listed as { data: { validating_pubkey: string }[] }).data.map((key) => key.validating_pubkey));
       const keystores: string[] = [];
       const passwords: string[] = [];
-      const wanted: string[] = [];
-      for (let i = 0; i < this.#count; i++) {
+      this.publicKeys.forEach((publicKey, i) => {
+        if (present.has(publicKey)) return;
         const secretKey = interopSecretKey(i);
         const password = Buffer.from(randomBytes(16).toString("hex"));
-        const keystore = encryptKeystore(secretKey, password, { kdf: DEMO_KDF, description: `interop demo key ${i}` });
+        keystores.push(JSON.stringify(encryptKeystore(secretKey, password, { kdf: DEMO_KDF, description: `interop demo key ${i}` })));
         secretKey.fill(0);
-        wanted.push(`0x${keystore.pubkey}`);
-        if (present.has(`0x${keystore.pubkey}`)) continue;
-        keystores.push(JSON.stringify(keystore));
         // The Key Manager API takes passwords as JSON strings; this one exists only for this request, inside aTLS.
         passwords.push(password.toString("latin1"));
         password.fill(0);
-      }
-      if (this.publicKeys.length === 0) this.publicKeys.push(...wanted);
+      });
       if (keystores.length === 0) return;
       await this.#call("POST", "/eth/v1/keystores", { keystores, passwords });
       log.info({ imported: keystores.length }, "imported the demo keys into the enclave over aTLS");
