@@ -47,7 +47,6 @@ export {
   type OperatorInit,
   type UnsealProgress,
   Vault,
-  type VaultAttestedKms,
   type VaultDependencies,
   type VaultInitOptions,
   type VaultKms,

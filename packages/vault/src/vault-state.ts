@@ -12,6 +12,8 @@ import { VaultError } from "./errors.ts";
 import { parseWrappedShare, type WrappedShare } from "./operator-credentials.ts";
 
 export const VAULT_STATE_FORMAT = "strongroom-vault-state-v1";
+/** nonce ‖ a 32-byte share value ‖ tag. */
+export const KMS_SEALED_SHARE_BYTES = 12 + 32 + 16;
 /** The field of the signer-state document that the vault owns; other fields are left as they are. */
 export const VAULT_STATE_FIELD = "vault";
 /** Bounds on what a stored document may list (Shamir allows 255 shares; nobody needs that many). */
@@ -25,12 +27,21 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
 // Printable ASCII without spaces: KMS key ids, ARNs and aliases.
 const KEY_ID = /^[\x21-\x7e]+$/;
 
+/**
+ * One KMS share: a data key made by an attested GenerateDataKey under
+ * `keyId` (its KMS ciphertext blob), and the share sealed under that data key
+ * inside the enclave. No plaintext ever went to KMS, so no principal that
+ * may only call KMS without an attestation document can make a record whose
+ * data key it knows (see the README's key policy).
+ */
 export interface KmsShareRecord {
-  /** The Shamir x coordinate; bound into the encryption context. */
+  /** The Shamir x coordinate; bound into the encryption context and the share's AAD. */
   readonly index: number;
   readonly keyId: string;
-  /** Base64 of the KMS ciphertext blob. */
+  /** Base64 of the data key's KMS ciphertext blob. */
   readonly ciphertext: string;
+  /** Base64 of nonce (12) ‖ AES-256-GCM ciphertext ‖ tag (16) of the share value under the data key. */
+  readonly sealedShare: string;
 }
 
 export interface OperatorShareRecord {
@@ -130,7 +141,8 @@ export function parseVaultState(input: unknown): VaultStateDocument {
       if (!isInt(share["index"], 1, 255)) throw malformed(`kms.shares[${i}].index must be an integer from 1 to 255`);
       checkKmsKeyId(share["keyId"], `signer state: kms.shares[${i}].keyId`);
       base64Bytes(share["ciphertext"], `kms.shares[${i}].ciphertext`, 1, VAULT_STATE_LIMITS.maxCiphertextBytes);
-      return { index: share["index"], keyId: share["keyId"], ciphertext: share["ciphertext"] as string };
+      base64Bytes(share["sealedShare"], `kms.shares[${i}].sealedShare`, KMS_SEALED_SHARE_BYTES, KMS_SEALED_SHARE_BYTES);
+      return { index: share["index"], keyId: share["keyId"], ciphertext: share["ciphertext"] as string, sealedShare: share["sealedShare"] as string };
     });
     distinctIndices(
       shares.map((s) => s.index),

@@ -23,6 +23,7 @@ import { timingSafeEqual } from "node:crypto";
 import { CredentialAttempts } from "./attempts.ts";
 import { MASTER_KEY_BYTES, openValidatorKey, sealValidatorKey } from "./envelope.ts";
 import { VaultError } from "./errors.ts";
+import { openKmsShare, sealKmsShare } from "./kms-share.ts";
 import { generateMasterKey } from "./master-key.ts";
 import { type CredentialSubmission, type OperatorCredentialInput, unwrapShare, wrapShareForOperator } from "./operator-credentials.ts";
 import { combineShares, type Share, splitSecret } from "./shamir.ts";
@@ -48,21 +49,16 @@ export type VaultState = "uninitialized" | "sealed" | "unsealed" | "awaiting_rot
 /**
  * The part of @strongroom/kms's `AttestedKms` the vault uses, declared here
  * so that the vault does not depend on the KMS package (nor on the AWS KMS
- * SDK) at run time. `AttestedKms` satisfies it as it is.
+ * SDK) at run time. `AttestedKms` satisfies it as it is. Both calls carry a
+ * Recipient (an attestation document): the vault never sends KMS a
+ * plaintext, so a key policy can allow these two calls only from the
+ * enclave's image and nothing else at all (no Encrypt).
  */
-export interface VaultAttestedKms {
-  decrypt(ciphertext: Uint8Array, encryptionContext?: Record<string, string>, keyId?: string): Promise<Uint8Array>;
-}
-
 export interface VaultKms {
-  /**
-   * KMS Encrypt of one share under `keyId` with `context`; returns the
-   * ciphertext blob. Plain Encrypt needs no attestation: the share goes to
-   * KMS over the enclave's TLS connection. Used at init and rotation.
-   */
-  encrypt(keyId: string, plaintext: Uint8Array, context: Record<string, string>): Promise<Uint8Array>;
-  /** Attested Decrypt, used at unseal. */
-  readonly attested: VaultAttestedKms;
+  /** Attested Decrypt, used at unseal to open each share's data key. */
+  decrypt(ciphertext: Uint8Array, encryptionContext?: Record<string, string>, keyId?: string): Promise<Uint8Array>;
+  /** Attested GenerateDataKey, used at init and rotation: one data key per share. */
+  generateDataKey(keyId: string, encryptionContext?: Record<string, string>): Promise<{ plaintext: Uint8Array; ciphertext: Uint8Array }>;
 }
 
 /** pino's Logger fits this; fields never hold secrets. */
@@ -380,7 +376,7 @@ export class Vault {
       if (this.#kms === undefined) throw new VaultError("unsealing by KMS needs the KMS dependency");
 
       const { threshold, shares: records } = doc.kms;
-      const { recovered, failures } = await this.#decryptKmsShares(doc.vaultId, records, threshold, this.#kms.attested);
+      const { recovered, failures } = await this.#decryptKmsShares(doc.vaultId, records, threshold, this.#kms);
       let candidate: Uint8Array;
       try {
         if (recovered.length < threshold) {
@@ -423,7 +419,7 @@ export class Vault {
     vaultId: string,
     records: readonly KmsShareRecord[],
     threshold: number,
-    attested: VaultAttestedKms,
+    kms: VaultKms,
   ): Promise<{ recovered: Share[]; failures: KmsShareFailure[] }> {
     return new Promise((resolve) => {
       const recovered: Share[] = [];
@@ -437,12 +433,12 @@ export class Vault {
       for (const record of records) {
         const attempt = async (): Promise<Uint8Array> => {
           const ciphertext = base64Bytes(record.ciphertext, `kms-${record.index} ciphertext`, 1, VAULT_STATE_LIMITS.maxCiphertextBytes);
-          const plaintext = await attested.decrypt(ciphertext, kmsShareContext(vaultId, record.index), record.keyId);
-          if (!(plaintext instanceof Uint8Array) || plaintext.length !== MASTER_KEY_BYTES) {
-            if (plaintext instanceof Uint8Array) plaintext.fill(0);
-            throw new VaultError(`KMS returned a share of the wrong length`);
+          const dataKey = await kms.decrypt(ciphertext, kmsShareContext(vaultId, record.index), record.keyId);
+          try {
+            return openKmsShare(dataKey, vaultId, record);
+          } finally {
+            if (dataKey instanceof Uint8Array) dataKey.fill(0);
           }
-          return plaintext;
         };
         attempt().then(
           (value) => {
@@ -717,17 +713,26 @@ export class Vault {
     const kms = this.#kms!;
     const shares = splitSecret(masterKey, threshold, keyIds.length);
     try {
-      const results = await Promise.allSettled(shares.map((share, i) => kms.encrypt(keyIds[i]!, share.value, kmsShareContext(vaultId, share.index))));
+      const results = await Promise.allSettled(
+        shares.map(async (share, i): Promise<KmsShareRecord> => {
+          const { plaintext: dataKey, ciphertext } = await kms.generateDataKey(keyIds[i]!, kmsShareContext(vaultId, share.index));
+          try {
+            if (!(ciphertext instanceof Uint8Array) || ciphertext.length < 1 || ciphertext.length > VAULT_STATE_LIMITS.maxCiphertextBytes) {
+              throw new VaultError("KMS returned no usable data-key ciphertext");
+            }
+            return sealKmsShare(dataKey, vaultId, keyIds[i]!, share, base64(ciphertext));
+          } finally {
+            dataKey.fill(0);
+          }
+        }),
+      );
       const records: KmsShareRecord[] = [];
       const failures: string[] = [];
       for (const [i, result] of results.entries()) {
-        const index = shares[i]!.index;
-        if (result.status === "rejected") failures.push(`kms-${index} (${keyIds[i]}): ${describeError(result.reason)}`);
-        else if (!(result.value instanceof Uint8Array) || result.value.length < 1 || result.value.length > VAULT_STATE_LIMITS.maxCiphertextBytes) {
-          failures.push(`kms-${index} (${keyIds[i]}): KMS returned no usable ciphertext`);
-        } else records.push({ index, keyId: keyIds[i]!, ciphertext: base64(result.value) });
+        if (result.status === "rejected") failures.push(`kms-${shares[i]!.index} (${keyIds[i]}): ${describeError(result.reason)}`);
+        else records.push(result.value);
       }
-      if (failures.length > 0) throw new VaultError(`KMS Encrypt of the master-key shares failed; nothing was written: ${failures.join("; ")}`);
+      if (failures.length > 0) throw new VaultError(`KMS GenerateDataKey for the master-key shares failed; nothing was written: ${failures.join("; ")}`);
       return { threshold, shares: records };
     } finally {
       for (const share of shares) share.value.fill(0);

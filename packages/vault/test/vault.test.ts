@@ -6,7 +6,7 @@ import { createHmac } from "node:crypto";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { CreateKeyCommand, DisableKeyCommand, EnableKeyCommand, EncryptCommand, KMSClient } from "@aws-sdk/client-kms";
+import { CreateKeyCommand, DisableKeyCommand, EnableKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { createAttestedKms } from "@strongroom/kms";
 import { NsmClient, SimulatedNsm, type ApplicationFile } from "@strongroom/nitro";
 import dynalite from "dynalite";
@@ -64,17 +64,17 @@ afterAll(async () => {
   await kmsSim?.close();
 });
 
-/** KMS keys the role may Encrypt with and Disable/Enable, and Decrypt only from the genuine image (PCR0). */
+/** KMS keys the role may Disable/Enable, and use (GenerateDataKey, Decrypt) only from the genuine image (PCR0); no Encrypt at all. */
 async function createKeys(n: number): Promise<string[]> {
   const policy = JSON.stringify({
     Version: "2012-10-17",
     Statement: [
-      { Sid: "admin", Effect: "Allow", Principal: { AWS: ROLE }, Action: ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:Encrypt", "kms:DisableKey", "kms:EnableKey"], Resource: "*" },
+      { Sid: "admin", Effect: "Allow", Principal: { AWS: ROLE }, Action: ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DisableKey", "kms:EnableKey"], Resource: "*" },
       {
         Sid: "enclave",
         Effect: "Allow",
         Principal: { AWS: ROLE },
-        Action: "kms:Decrypt",
+        Action: ["kms:Decrypt", "kms:GenerateDataKey"],
         Resource: "*",
         Condition: { StringEqualsIgnoreCase: { "kms:RecipientAttestation:PCR0": pcr0Hex } },
       },
@@ -98,10 +98,7 @@ type Kept = { buffer: Uint8Array; what: string }[];
 function deps(store: VaultStore, extra: Partial<VaultDependencies> = {}, kept: Kept = []): VaultDependencies {
   return {
     store,
-    kms: {
-      encrypt: async (keyId, plaintext, context) => (await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: plaintext, EncryptionContext: context }))).CiphertextBlob!,
-      attested: createAttestedKms({ client: kms, attest: (publicKey) => new NsmClient(genuine).attestation({ publicKey }) }),
-    },
+    kms: createAttestedKms({ client: kms, attest: (publicKey) => new NsmClient(genuine).attestation({ publicKey }) }),
     nsmRandom: () => new NsmClient(genuine).getRandom(),
     observeSecret: (buffer, what) => kept.push({ buffer, what }),
     ...extra,
@@ -399,13 +396,25 @@ describe("Vault", () => {
     const swapped = (await refusal(() => vault.unsealWithKms())) as VaultUnsealError;
     expect(swapped.failures.map((f) => f.error.split(":")[0])).toEqual(["IncorrectKeyException", "IncorrectKeyException"]);
 
+    // The data-key blobs in place but the sealed shares swapped: each opens with its own data key only.
+    const moved = structuredClone(state) as { vault: { kms: { shares: { sealedShare: string }[] } } };
+    const [m1, m2] = moved.vault.kms.shares;
+    [m1!.sealedShare, m2!.sealedShare] = [m2!.sealedShare, m1!.sealedShare];
+    const v3 = await store.writeState(moved, v2);
+    const movedRefusal = (await refusal(() => vault.unsealWithKms())) as VaultUnsealError;
+    expect(movedRefusal.recovered).toBe(1);
+    expect(movedRefusal.failures.map((f) => f.error)).toEqual([
+      expect.stringMatching(/kms-1: the sealed share does not open with its data key/),
+      expect.stringMatching(/kms-2: the sealed share does not open with its data key/),
+    ]);
+
     const original = structuredClone(state) as typeof doc;
     original.vault.keyCheck = Buffer.alloc(32, 7).toString("base64");
-    await store.writeState(original, v2);
+    await store.writeState(original, v3);
     expect((await refusal(() => vault.unsealWithKms())).message).toMatch(/do not combine to this vault's master key/);
     expect(vault.state).toBe("sealed");
 
-    await store.writeState({ vault: { format: "something else" } }, v2 + 1);
+    await store.writeState({ vault: { format: "something else" } }, v3 + 1);
     expect((await refusal(() => Vault.open(deps(store)))).message).toMatch(/signer state malformed: unknown format/);
   });
 
