@@ -21,6 +21,16 @@ import {
 import { handleMetrics } from "./routes/metrics.ts";
 import { handleSign } from "./routes/sign.ts";
 import { handleExportSlashingProtection } from "./routes/slashing-export.ts";
+import { handleDeleteSealedKey, handleGenerateKeys, handleListSealedKeys, handleSetSealedKeyStatus } from "./routes/sealed-keys.ts";
+import {
+  handleOperatorCredentials,
+  handleVaultInit,
+  handleVaultRotate,
+  handleVaultSeal,
+  handleVaultStatus,
+  handleVaultUnseal,
+  handleVaultUnsealKms,
+} from "./routes/vault.ts";
 
 export interface HttpTimeouts {
   /** A client must have sent all request headers within this time. */
@@ -33,6 +43,8 @@ export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = { headersMs: 10_000, requestM
 
 const MANAGE = "/api/v1/strongroom";
 const NAME = "([^/]+)";
+const VAULT = `${MANAGE}/vault`;
+const KEYS = `${MANAGE}/keys`;
 
 /**
  * The routes and the scope each needs: Web3Signer's eth2 API, the Key Manager
@@ -62,6 +74,19 @@ function routes(ctx: SignerContext, nsm: NsmClient | undefined): Route[] {
     { name: "policies_delete", method: "DELETE", path: at(`${MANAGE}/policies/${NAME}`), scope: "manage", handler: (_req, res, r) => handleDeletePolicy(ctx, res, r) },
     { name: "signing_state", method: "GET", path: at(`${MANAGE}/signing`), scope: "manage", handler: (_req, res) => handleSigningState(ctx, res) },
     { name: "signing_resume", method: "POST", path: at(`${MANAGE}/signing/resume`), scope: "manage", handler: (_req, res, r) => handleResumeSigning(ctx, res, r) },
+    { name: "vault_status", method: "GET", path: at(VAULT), scope: "manage", handler: (_req, res) => handleVaultStatus(ctx, res) },
+    { name: "vault_init", method: "POST", path: at(`${VAULT}/init`), scope: "manage", handler: (req, res, r) => handleVaultInit(ctx, req, res, r) },
+    { name: "vault_rotate", method: "POST", path: at(`${VAULT}/rotate`), scope: "manage", handler: (req, res, r) => handleVaultRotate(ctx, req, res, r) },
+    { name: "vault_seal", method: "POST", path: at(`${VAULT}/seal`), scope: "manage", handler: (_req, res, r) => handleVaultSeal(ctx, res, r) },
+    { name: "vault_unseal_kms", method: "POST", path: at(`${VAULT}/unseal-kms`), scope: "manage", handler: (_req, res) => handleVaultUnsealKms(ctx, res) },
+    // Open: an operator in an unseal ceremony holds no token; the credential is the proof, and wrong ones lock the operator out.
+    { name: "vault_credentials", method: "GET", path: at(`${VAULT}/operators/${NAME}/credentials`), handler: (_req, res, r) => handleOperatorCredentials(ctx, res, r) },
+    { name: "vault_unseal", method: "POST", path: at(`${VAULT}/unseal`), admission: true, handler: (req, res) => handleVaultUnseal(ctx, req, res) },
+    { name: "sealed_keys_list", method: "GET", path: at(KEYS), scope: "keymanager_read", perKey: true, handler: (_req, res, r) => handleListSealedKeys(ctx, res, r) },
+    { name: "sealed_keys_generate", method: "POST", path: at(`${KEYS}/generate`), scope: "keymanager_write", perKey: true, handler: (req, res, r) => handleGenerateKeys(ctx, req, res, r) },
+    { name: "sealed_keys_activate", method: "POST", path: at(`${KEYS}/${NAME}/activate`), scope: "keymanager_write", perKey: true, handler: (_req, res, r) => handleSetSealedKeyStatus(ctx, res, r, "active") },
+    { name: "sealed_keys_deactivate", method: "POST", path: at(`${KEYS}/${NAME}/deactivate`), scope: "keymanager_write", perKey: true, handler: (_req, res, r) => handleSetSealedKeyStatus(ctx, res, r, "inactive") },
+    { name: "sealed_keys_delete", method: "DELETE", path: at(`${KEYS}/${NAME}`), scope: "keymanager_write", perKey: true, handler: (_req, res, r) => handleDeleteSealedKey(ctx, res, r) },
     { name: "metrics", method: "GET", path: at("/metrics"), scope: "metrics", handler: (_req, res) => handleMetrics(ctx.metrics.registry, res) },
     // Each answer costs an NSM call and a signature, so it waits for a place like a signing does.
     ...(nsm === undefined

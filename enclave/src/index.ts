@@ -12,3 +12,4 @@ export { HttpError } from "./http/errors.ts";
 export { sendError } from "./http/respond.ts";
 export { startEnclave, type EnclaveOptions, type RunningEnclave } from "./split/enclave.ts";
 export { LogStream } from "./split/log-stream.ts";
+export { decodeSecretBody, encodeSecretBody, secretRef, SECRET_BODY_MEDIA_TYPE, type SecretBody } from "./http/secret-body.ts";

@@ -88,6 +88,29 @@ export class SignerMetrics {
     this.child(`signing|${type}`, () => this.signingDuration.labels(type)).observe(seconds);
   }
 
+  /** The vault's state as a gauge per state (1 for the current one), for signers with a vault. */
+  watchVault(state: () => string, failedKeys: () => number): void {
+    const states = ["uninitialized", "sealed", "unsealed", "awaiting_rotation"];
+    new Gauge({
+      name: "strongroom_vault_state",
+      help: "The vault's state: 1 for the current one (uninitialized, sealed, unsealed, awaiting_rotation)",
+      labelNames: ["state"] as const,
+      registers: [this.registry],
+      collect() {
+        const now = state();
+        for (const s of states) this.labels(s).set(s === now ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "strongroom_vault_keys_failed",
+      help: "Sealed keys whose stored envelope did not open (they stay out of the signer)",
+      registers: [this.registry],
+      collect() {
+        this.set(failedKeys());
+      },
+    });
+  }
+
   constructor(keys: () => { total: number; loaded: number; failed: number; active: number }) {
     const loading = (name: string, help: string, pick: (k: ReturnType<typeof keys>) => number) =>
       new Gauge({

@@ -21,6 +21,8 @@ import { SlashingGuard } from "./slashing/guard.ts";
 import { KeyRegistry } from "./keys/registry.ts";
 import type { BodyLimits, KeyLoadingStatus, SignerContext } from "./routes/context.ts";
 import { SigningPool } from "./signing/signing-pool.ts";
+import { SealedKeys } from "./vault/sealed-keys.ts";
+import type { Vault, VaultStore } from "@strongroom/vault";
 
 export interface InMemoryKey {
   /** Taken over by the signer and zeroed. */
@@ -35,6 +37,8 @@ export interface SignerOptions {
   readonly keySources: KeySources;
   /** Keys handed over in memory (the demo keys of `strongroom sim`). */
   readonly inMemoryKeys?: readonly InMemoryKey[];
+  /** The vault and its sealed key table: keys are loaded after every unseal (at boot automatically, by KMS, when it can). */
+  readonly vault?: { readonly vault: Vault; readonly store: VaultStore; readonly loadSegments?: number };
   /** Tokens and policies: who may use which key for what (and the unauthenticated policy, if configured). */
   readonly auth: TokenStore;
   /** The slashing-protection database; undefined only when the operator disabled protection. */
@@ -104,6 +108,7 @@ export interface RunningSigner {
   readonly keys: KeyRegistry;
   /** Resolves when every key source has been read. */
   readonly keysLoaded: Promise<KeyLoadingStatus>;
+  readonly sealedKeys?: SealedKeys;
   close(): Promise<void>;
 }
 
@@ -156,11 +161,14 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
     return status;
   });
 
+  const sealedKeys = options.vault && new SealedKeys({ ...options.vault, keys, log });
+  if (sealedKeys !== undefined) metrics.watchVault(() => sealedKeys.vault.state, () => sealedKeys.progress().failed);
   const ctx: SignerContext = {
     network: options.network,
     keys,
     keystorePool,
-    keyLoading: loading.progress,
+    keyLoading: sealedKeys === undefined ? loading.progress : () => withSealedKeys(loading.progress(), sealedKeys),
+    ...(sealedKeys !== undefined && { sealedKeys }),
     slashing,
     canary: new CanaryWatch(options.canaryKeys ?? [], options.sealOnCanary ?? false, log, (pubkey) => metrics.canarySignings.inc({ pubkey })),
     admission: new Admission({ ...defaultAdmissionLimits(), ...options.admission }, () => metrics.backpressureRejections.inc()),
@@ -176,9 +184,11 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
     atls = options.atls && (await describeAtls(options.atls));
     served = await serveApi(api, createMetricsServer(metrics.registry), options);
   } catch (error) {
+    sealedKeys?.close();
     await Promise.all([signingPool.close(), keystorePool.close(), slashing?.close()]);
     throw error;
   }
+  sealedKeys?.autoUnseal();
   const { url, metricsUrl } = served;
   log.info({ url, network: options.network.name, ...(metricsUrl && { metrics: `${metricsUrl}/metrics` }), ...(atls && { atls }) }, "signer listening");
 
@@ -187,11 +197,19 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
     ...(metricsUrl !== undefined && { metricsUrl }),
     keys,
     keysLoaded,
+    ...(sealedKeys !== undefined && { sealedKeys }),
     async close() {
+      sealedKeys?.close();
       await served.close();
       await Promise.all([signingPool.close(), keystorePool.close(), slashing?.close()]);
     },
   };
+}
+
+/** Key sources and the sealed store together: loading is done when both are (the store's total is what it has loaded so far). */
+function withSealedKeys(files: KeyLoadingStatus, sealed: SealedKeys): KeyLoadingStatus {
+  const { loaded, failed, loading } = sealed.progress();
+  return { total: files.total + loaded + failed, loaded: files.loaded + loaded, failed: files.failed + failed, done: files.done && !loading };
 }
 
 /** Opens the database and pins the network's genesis validators root in it before any key can sign. */

@@ -3,7 +3,7 @@ import type { SigningPool } from "../signing/signing-pool.ts";
 export interface KeyInfo {
   /** Canonical 0x-prefixed lower-case hex. */
   readonly publicKey: string;
-  /** Where the key came from: a file path, or "keymanager" for API imports. */
+  /** Where the key came from: a file path, "keymanager" for memory-only API imports, "vault" for the sealed store. */
   readonly source: string;
   /** Keys loaded from operator files cannot be deleted through the Key Manager API. */
   readonly readonly: boolean;
@@ -37,6 +37,12 @@ export class KeyRegistry {
     if (!this.keys.delete(publicKey)) return false;
     this.pool.removeKey(publicKey);
     return true;
+  }
+
+  /** Every key out at once (a seal): the workers drop their copies in one message each. */
+  clear(): void {
+    this.keys.clear();
+    this.pool.clearKeys();
   }
 
   get(publicKey: string): KeyInfo | undefined {

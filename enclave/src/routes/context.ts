@@ -7,6 +7,7 @@ import type { AccessControl } from "../pipeline/access.ts";
 import type { Admission } from "../pipeline/admission.ts";
 import type { CanaryWatch } from "../pipeline/canary.ts";
 import type { SlashingGuard } from "../slashing/guard.ts";
+import type { SealedKeys } from "../vault/sealed-keys.ts";
 
 export interface KeyLoadingStatus {
   readonly total: number;
@@ -30,6 +31,8 @@ export interface SignerContext {
   readonly keyLoading: () => KeyLoadingStatus;
   /** Undefined only when the operator disabled slashing protection (Web3Signer's --slashing-protection-enabled=false). */
   readonly slashing: SlashingGuard | undefined;
+  /** The vault and its sealed key table (sim and nitro mode with a vault database); undefined otherwise. */
+  readonly sealedKeys?: SealedKeys;
   readonly canary: CanaryWatch;
   readonly admission: Admission;
   readonly access: AccessControl;

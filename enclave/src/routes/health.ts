@@ -26,6 +26,14 @@ export function handleHealthcheck(ctx: SignerContext, res: ServerResponse): void
       data: { total: loading.total, loaded: loading.loaded, failed: loading.failed, done: loading.done, active: ctx.keys.size },
     },
   ];
+  if (ctx.sealedKeys !== undefined) {
+    const vault = ctx.sealedKeys.status();
+    checks.push({
+      id: "vault",
+      status: ctx.sealedKeys.unsealed && !vault.keys.loading && vault.keys.failed.length === 0 ? "UP" : "DOWN",
+      data: { state: vault.state, ...(vault.reason !== undefined && { reason: vault.reason }), loaded: vault.keys.loaded, loading: vault.keys.loading, failed: vault.keys.failed.length },
+    });
+  }
   if (ctx.slashing !== undefined) {
     const { status, ...data } = ctx.slashing.health();
     checks.push({ id: "slashing-protection", status, data });

@@ -11,6 +11,7 @@ import { canonicalPublicKey, publicKeyBytes } from "../keys/public-key.ts";
 import type { Caller } from "../pipeline/access.ts";
 import type { SignerContext } from "./context.ts";
 import { permittedKeys } from "./health.ts";
+import { VAULT_KEY_SOURCE } from "../vault/sealed-keys.ts";
 
 /** Bounds the work one import request can demand (each keystore may cost a 256 MiB scrypt). */
 const MAX_KEYSTORES_PER_REQUEST = 1000;
@@ -39,7 +40,9 @@ export function handleListKeystores(ctx: SignerContext, res: ServerResponse, { c
 export async function handleImportKeystores(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, { caller }: RequestContext): Promise<void> {
   ctx.access.require(caller, "keymanager_write", ANY);
   const body = await readJsonBody(req, ctx.limits.keymanagerBytes);
-  const { keystores, passwords } = readImportBody(body);
+  const { keystores, passwords, persist } = readImportBody(body);
+  if (persist && ctx.sealedKeys === undefined) throw new HttpError(400, '"persist": this signer has no sealed key store; imports here are memory-only');
+  if (persist && !ctx.sealedKeys!.unsealed) throw new HttpError(503, `"persist": the vault is ${ctx.sealedKeys!.vault.state}; unseal it first`, { "retry-after": "5" });
   const parsed = keystores.map(parseOne);
   for (const keystore of parsed) {
     if ("kdf" in keystore && keystore.pubkey !== undefined) ctx.access.require(caller, "keymanager_write", toHex(keystore.pubkey));
@@ -47,7 +50,7 @@ export async function handleImportKeystores(ctx: SignerContext, req: IncomingMes
   // The keys' slashing history goes in before the keys, so that no key can sign before its history is known.
   const slashingProtection = isObject(body) ? body["slashing_protection"] : undefined;
   if (slashingProtection !== undefined && slashingProtection !== null) await importSlashingProtection(ctx, slashingProtection);
-  const results = await Promise.all(parsed.map((keystore, i) => ("kdf" in keystore ? importOne(ctx, caller, keystore, passwords[i]!) : keystore)));
+  const results = await Promise.all(parsed.map((keystore, i) => ("kdf" in keystore ? importOne(ctx, caller, keystore, passwords[i]!, persist) : keystore)));
   sendJson(res, 200, { data: results });
 }
 
@@ -59,7 +62,7 @@ function parseOne(keystoreText: string): Keystore | ImportStatus {
   }
 }
 
-async function importOne(ctx: SignerContext, caller: Caller, keystore: Keystore, password: string): Promise<ImportStatus> {
+async function importOne(ctx: SignerContext, caller: Caller, keystore: Keystore, password: string, persist: boolean): Promise<ImportStatus> {
   const declared = keystore.pubkey === undefined ? undefined : toHex(keystore.pubkey);
   if (declared !== undefined && ctx.keys.get(declared) !== undefined) {
     return { status: "duplicate", message: `key ${declared} is already loaded` };
@@ -88,6 +91,19 @@ async function importOne(ctx: SignerContext, caller: Caller, keystore: Keystore,
       return { status: "error", message: `slashing-protection database unavailable: ${(error as Error).message}` };
     }
   }
+  if (persist) {
+    if (ctx.keys.get(publicKey) !== undefined) {
+      secretKey.fill(0);
+      return { status: "duplicate", message: `key ${publicKey} is already loaded` };
+    }
+    try {
+      if (!(await ctx.sealedKeys!.persistAndLoad(publicKey, secretKey))) return { status: "error", message: `key ${publicKey} was sealed into the store, but the vault was sealed meanwhile` };
+    } catch (error) {
+      return { status: "error", message: `key ${publicKey} could not be sealed into the store: ${(error as Error).message}` };
+    }
+    ctx.log.info({ publicKey }, "key imported through the Key Manager API and sealed into the store");
+    return { status: "imported", message: "" };
+  }
   const added = ctx.keys.add(
     { publicKey, source: "keymanager", readonly: false, derivationPath: keystore.path ?? "" },
     secretKey,
@@ -110,6 +126,7 @@ export async function handleDeleteKeystores(ctx: SignerContext, req: IncomingMes
     if (publicKey !== undefined) ctx.access.require(caller, "keymanager_write", publicKey);
   }
   const deleted: string[] = [];
+  const forgetSealed: string[] = [];
   const data: DeleteStatus[] = requested.map((text) => {
     const publicKey = canonicalPublicKey(text);
     if (publicKey === undefined) return { status: "error", message: `"${text.slice(0, 120)}" is not a BLS public key` };
@@ -120,9 +137,18 @@ export async function handleDeleteKeystores(ctx: SignerContext, req: IncomingMes
     }
     ctx.keys.remove(publicKey);
     deleted.push(publicKey);
+    if (key.source === VAULT_KEY_SOURCE) forgetSealed.push(publicKey);
     ctx.log.info({ publicKey }, "key deleted through the Key Manager API");
     return { status: "deleted", message: "" };
   });
+  for (const publicKey of forgetSealed) {
+    // Deleting through the Key Manager API is for good: the sealed copy goes too, or the next unseal would bring the key back.
+    try {
+      await ctx.sealedKeys!.delete(publicKey);
+    } catch (error) {
+      ctx.log.error({ publicKey, reason: (error as Error).message }, "a deleted key's sealed copy could not be removed; remove it with strongroom keys delete");
+    }
+  }
   const slashingProtection = await exportSlashingProtection(ctx, requested, deleted, data);
   sendJson(res, 200, { data, slashing_protection: JSON.stringify(slashingProtection) });
 }
@@ -172,7 +198,7 @@ async function exportSlashingProtection(ctx: SignerContext, requested: string[],
   }
 }
 
-function readImportBody(body: unknown): { keystores: string[]; passwords: string[] } {
+function readImportBody(body: unknown): { keystores: string[]; passwords: string[]; persist: boolean } {
   if (!isObject(body)) throw new HttpError(400, 'body must be a JSON object {"keystores": [...], "passwords": [...]}');
   const { keystores, passwords } = body;
   if (!Array.isArray(keystores) || !keystores.every((k) => typeof k === "string")) {
@@ -187,7 +213,10 @@ function readImportBody(body: unknown): { keystores: string[]; passwords: string
   if (keystores.length > MAX_KEYSTORES_PER_REQUEST) {
     throw new HttpError(400, `at most ${MAX_KEYSTORES_PER_REQUEST} keystores per request; split the import`);
   }
-  return { keystores: keystores as string[], passwords: passwords as string[] };
+  // strongroom's extension: seal the imported keys into the vault's store so that they survive restarts.
+  const persist = body["persist"] ?? false;
+  if (typeof persist !== "boolean") throw new HttpError(400, '"persist" must be true or false');
+  return { keystores: keystores as string[], passwords: passwords as string[], persist };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -41,6 +41,10 @@ export async function handleSign(ctx: SignerContext, req: IncomingMessage, res: 
   ctx.access.require(caller, "sign", publicKey, request.type);
   checkNetwork(ctx.network, request.genesisValidatorsRoot);
 
+  if (ctx.sealedKeys !== undefined && !ctx.sealedKeys.unsealed) {
+    const status = ctx.sealedKeys.status();
+    throw new HttpError(503, `the vault is ${status.state}${status.reason === undefined ? "" : ` (${status.reason})`}: no key can sign until it is unsealed`, { "retry-after": "5" });
+  }
   if (ctx.keys.get(publicKey) === undefined) {
     const loading = ctx.keyLoading();
     if (!loading.done) {

@@ -12,6 +12,8 @@ import type { Logger } from "pino";
 import { startSigner, type AtlsServing, type RunningSigner, type SignerOptions, type SlashingProtectionOptions } from "../signer.ts";
 import { EgressRoutes } from "./egress.ts";
 import { ForwardedCredentials } from "./forwarded-credentials.ts";
+import { openEnclaveVault, type OpenedVault, type VaultLocation } from "../vault/open.ts";
+import type { OutboundOptions } from "@strongroom/slashing";
 
 export interface EnclaveOptions {
   readonly transport: Transport;
@@ -20,6 +22,8 @@ export interface EnclaveOptions {
   readonly atls: AtlsServing;
   /** Slashing protection is not optional in an enclave: postgres:// or dynamodb://, over verified TLS. */
   readonly slashingProtection: Omit<SlashingProtectionOptions, "outbound">;
+  /** The vault's DynamoDB tables and KMS: keys sealed under a master key that KMS releases only to this image. */
+  readonly vault?: VaultLocation;
   /** Roots for outbound TLS instead of Node's bundled ones (the simulator's service CA; never in nitro mode). */
   readonly trustedCertificates?: readonly string[];
   readonly log: Logger;
@@ -39,6 +43,7 @@ export async function startEnclave(options: EnclaveOptions): Promise<RunningEncl
   const started = Date.now();
   const credentials = new ForwardedCredentials();
   let state: State = { kind: "awaiting-bootstrap" };
+  let closeVault = () => {};
   let onServing: (signer: RunningSigner) => void = () => {};
   const serving = new Promise<RunningSigner>((resolve) => (onServing = resolve));
 
@@ -62,28 +67,31 @@ export async function startEnclave(options: EnclaveOptions): Promise<RunningEncl
     state = { kind: "starting", config };
     if (config.logLevel !== undefined) log.level = config.logLevel;
     const egress = new EgressRoutes(transport, config.egress);
+    const outbound: OutboundOptions = {
+      connect: (host, port) => egress.connect(host, port),
+      awsCredentials: credentials.provider,
+      ...(options.trustedCertificates !== undefined && { ca: options.trustedCertificates }),
+    };
+    let opened: OpenedVault | undefined;
     try {
+      opened = options.vault && (await openEnclaveVault(options.vault, options.atls.nsm, outbound, config.region, log));
       const signer = await startSigner({
         ...options.signer,
         listen: { transport, apiPort: ENCLAVE_PORTS.api, metricsPort: ENCLAVE_PORTS.metrics, proxyProtocol: config.proxyProtocol },
         atls: options.atls,
         keySources: {},
-        slashingProtection: {
-          ...options.slashingProtection,
-          outbound: {
-            connect: (host, port) => egress.connect(host, port),
-            awsCredentials: credentials.provider,
-            ...(options.trustedCertificates !== undefined && { ca: options.trustedCertificates }),
-          },
-        },
+        slashingProtection: { ...options.slashingProtection, outbound },
+        ...(opened !== undefined && { vault: { vault: opened.vault, store: opened.store } }),
         log,
       });
       state = { kind: "serving", config, signer };
+      closeVault = () => opened?.close();
       onServing(signer);
       log.info({ egress: config.egress.length, proxyProtocol: config.proxyProtocol }, "bootstrapped: serving");
       return { type: "ok" };
     } catch (error) {
       // The parent tries again (the database may be coming up); nothing was left listening.
+      opened?.close();
       const reason = (error as Error).message;
       state = { kind: "awaiting-bootstrap", reason };
       log.error({ reason }, "bootstrap failed; waiting for the parent to try again");
@@ -121,6 +129,7 @@ export async function startEnclave(options: EnclaveOptions): Promise<RunningEncl
     async close() {
       await control.close();
       if (state.kind === "serving") await state.signer.close();
+      closeVault();
     },
   };
 }

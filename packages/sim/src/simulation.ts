@@ -3,13 +3,18 @@
 // as PGlite over its wire protocol or a server of the caller's, or DynamoDB
 // behind a SigV4-checking front), an IMDSv2 for the parent's credentials, the
 // parent (which starts the enclave), a gateway for validator clients, and
-// the operator's part: the demo keys go into the enclave through the Key
-// Manager API over attested TLS — never through the parent in plaintext — and
-// again whenever a restarted enclave has forgotten them.
+// the operator's part: on the first run the vault is initialised (2 of 3
+// simulated KMS keys bound to the enclave image's PCR0, through `strongroom
+// operator init` over attested TLS) and the demo keys are imported through
+// the Key Manager API over attested TLS and sealed into the vault's store —
+// never through the parent in plaintext. A restarted enclave unseals itself
+// through attested KMS and loads them again; nobody re-imports anything.
+import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
+import { promisify } from "node:util";
 import { createAtlsDispatcher, parsePcrManifest } from "@strongroom/atls";
 import { blsPublicKey, encryptKeystore, interopSecretKey } from "@strongroom/keystore";
 import { loadOrCreateSimulatedCa } from "@strongroom/nitro";
@@ -22,6 +27,7 @@ import { ImdsSimulator } from "./imds/index.ts";
 import { startProcess, type ManagedProcess } from "./processes.ts";
 import { loadOrCreateServiceCa } from "./service-ca.ts";
 import { startTlsFront } from "./tls-front.ts";
+import { SIMULATED_KMS_THRESHOLD, startSimulatedKms } from "./vault-services.ts";
 
 export type SimulatedDatabase = { readonly kind: "pglite" } | { readonly kind: "postgres"; readonly url: string } | { readonly kind: "dynamodb" };
 
@@ -55,12 +61,17 @@ export interface Simulation {
   readonly pcrManifestFile: string;
   readonly publicKeys: readonly string[];
   readonly databaseDescription: string;
+  /** The KMS simulator's endpoint and the vault's three key ARNs. */
+  readonly kms: { readonly url: string; readonly keyIds: readonly string[] };
+  /** The IMDSv2 simulator (where the parent, and a test, get the instance role's credentials). */
+  readonly imdsUrl: string;
   /** The running parent process (tests kill it; the simulation restarts it). */
   parentPid(): number | undefined;
   close(): Promise<void>;
 }
 
 const REGION = "us-east-1";
+const execFileAsync = promisify(execFile);
 const KEEPER_EVERY_MS = 1_000;
 /** Demo keystores only cross aTLS; a cheap KDF keeps their import instant. */
 const DEMO_KDF = { function: "pbkdf2", c: 2048 } as const;
@@ -84,8 +95,13 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
 
     const imds = await ImdsSimulator.start({ region: REGION, ...(options.credentialLifetimeMs !== undefined && { credentialLifetimeMs: options.credentialLifetimeMs }) });
     closers.push(() => imds.close());
-    const database = await startDatabase(options.database, dir, serviceCa, imds);
+    const aws = await startDynamo(dir, serviceCa, imds);
+    closers.push(aws.close);
+    const database = await startDatabase(options.database, dir, serviceCa, aws.port);
     closers.push(...database.closers);
+    const kms = await startSimulatedKms({ dir, ca: serviceCa, imds, region: REGION, attestationRoot: readFileSync(rootCertificatePath, "utf8"), pcr0Hex: pcr0Of(options.pcrManifest) });
+    closers.push(() => kms.close());
+    const egress = [...new Set([...database.egress, `localhost:${aws.port}`, `localhost:${kms.port}`])];
 
     const enclaveConfig = join(dir, "enclave.yaml");
     writeFileSync(
@@ -95,6 +111,8 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
         "network: mainnet",
         `slashing-protection-db-url: "${database.url}"`,
         `trusted-ca-file: ["${serviceCa.certificatePath}"]`,
+        `vault-db-url: "dynamodb://strongroom-vault?region=${REGION}&endpoint=https://localhost:${aws.port}"`,
+        `kms-endpoint: "${kms.url}"`,
         `administrator-token-sha256: ${sha256Hex(adminToken)}`,
         "auth-unauthenticated-policy: loopback",
         "atls-san: [localhost, 127.0.0.1]",
@@ -112,7 +130,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
       `--enclave-config=${enclaveConfig}`,
       "--ingress-host=127.0.0.1",
       `--ingress-port=${ingressPort}`,
-      ...database.egress.map((route) => `--egress=${route}`),
+      ...egress.map((route) => `--egress=${route}`),
       "--aws-credentials=imds",
       `--aws-region=${REGION}`,
       `--enclave-log-file=${join(dir, "enclave.log")}`,
@@ -133,10 +151,13 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
     closers.push(() => parent.stop());
 
     const ingressUrl = `https://127.0.0.1:${ingressPort}`;
+    // Where `strongroom operator --simulator-dir` finds the enclave.
+    writeFileSync(join(dir, "ingress-url"), `${ingressUrl}\n`);
     const operator = new Operator(ingressUrl, adminToken, options.pcrManifest, readFileSync(rootCertificatePath, "latin1"), options.demoKeys);
     closers.push(() => operator.close());
     await operator.waitUntilServing(120_000);
-    await operator.importMissingKeys(log);
+    await operator.initialiseVault(options.cli, dir, kms.keyIds, log);
+    await operator.sealMissingKeys(log);
 
     const gateway = startProcess(
       [
@@ -154,7 +175,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
     const ready = await gateway.waitFor("gateway listening", 60_000);
     closers.push(() => gateway.stop());
 
-    // Plays the host's supervisor (a dead parent is started again) and the operator (a restarted enclave gets its keys again).
+    // Plays the host's supervisor: a dead parent is started again. (A restarted enclave unseals and loads its keys by itself.)
     let stopped = false;
     const keeper = setInterval(() => {
       if (stopped) return;
@@ -162,9 +183,7 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
         log.warn({ code: parent.child.exitCode, signal: parent.child.signalCode }, "the parent exited; starting it again");
         parent = startParentProcess();
         parent.waitFor("parent running", 120_000).catch((error: unknown) => log.error({ reason: (error as Error).message }, "the restarted parent did not come up"));
-        return;
       }
-      operator.importMissingKeys(log).catch(() => {});
     }, KEEPER_EVERY_MS);
     closers.push(() => {
       stopped = true;
@@ -180,6 +199,8 @@ export async function startSimulation(options: SimulationOptions): Promise<Simul
       pcrManifestFile,
       publicKeys: operator.publicKeys,
       databaseDescription: database.description,
+      kms: { url: kms.url, keyIds: kms.keyIds },
+      imdsUrl: imds.url,
       parentPid: () => parent.child.pid,
       close,
     };
@@ -198,19 +219,34 @@ interface RunningDatabase {
   readonly closers: (() => Promise<void>)[];
 }
 
-/** The database behind a TLS front on "localhost" (a name that resolves, so the egress allowlist check passes). */
-async function startDatabase(database: SimulatedDatabase, dir: string, ca: ReturnType<typeof loadOrCreateServiceCa>, imds: ImdsSimulator): Promise<RunningDatabase> {
-  const closers: (() => Promise<void>)[] = [];
-  if (database.kind === "dynamodb") {
-    const server = dynalite({ path: join(dir, "data", "dynamodb"), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+/** DynamoDB (dynalite, data in the simulator's directory) behind a SigV4-checking TLS front: the vault's store, and the slashing database when asked for. */
+async function startDynamo(dir: string, ca: ReturnType<typeof loadOrCreateServiceCa>, imds: ImdsSimulator): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = dynalite({ path: join(dir, "data", "dynamodb"), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const closeServer = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  try {
     const port = (server.address() as { port: number }).port;
     const front = await startAwsFront({ ca, names: ["localhost"], backend: new URL(`http://127.0.0.1:${port}`), region: REGION, service: "dynamodb", lookup: (id) => imds.store.lookup(id) });
-    closers.push(() => front.close());
     return {
-      url: `dynamodb://strongroom-slashing?region=${REGION}&endpoint=https://localhost:${front.port}`,
-      egress: [`localhost:${front.port}`],
+      port: front.port,
+      close: async () => {
+        await front.close();
+        await closeServer();
+      },
+    };
+  } catch (error) {
+    await closeServer();
+    throw error;
+  }
+}
+
+/** The database behind a TLS front on "localhost" (a name that resolves, so the egress allowlist check passes). */
+async function startDatabase(database: SimulatedDatabase, dir: string, ca: ReturnType<typeof loadOrCreateServiceCa>, dynamoPort: number): Promise<RunningDatabase> {
+  const closers: (() => Promise<void>)[] = [];
+  if (database.kind === "dynamodb") {
+    return {
+      url: `dynamodb://strongroom-slashing?region=${REGION}&endpoint=https://localhost:${dynamoPort}`,
+      egress: [`localhost:${dynamoPort}`],
       description: "DynamoDB (dynalite) behind a SigV4-checking TLS front",
       closers,
     };
@@ -245,7 +281,6 @@ class Operator {
   readonly #url: string;
   readonly #token: string;
   readonly #dispatcher: Dispatcher;
-  #busy = false;
 
   constructor(url: string, token: string, manifest: string, root: string, count: number) {
     this.#url = url;
@@ -276,31 +311,55 @@ class Operator {
     throw new Error(`the enclave did not serve within ${timeoutMs / 1000} s (last: ${last}); see enclave.log and parent.log in the simulator directory`);
   }
 
-  /** Imports the demo keys the enclave lacks (all of them after it restarted). */
-  async importMissingKeys(log: Logger): Promise<void> {
-    if (this.#busy) return;
-    this.#busy = true;
-    try {
-      const listed = await this.#call("GET", "/eth/v1/keystores");
-      const present = new Set((listed as { data: { validating_pubkey: string }[] }).data.map((key) => key.validating_pubkey));
-      const keystores: string[] = [];
-      const passwords: string[] = [];
-      this.publicKeys.forEach((publicKey, i) => {
-        if (present.has(publicKey)) return;
-        const secretKey = interopSecretKey(i);
-        const password = Buffer.from(randomBytes(16).toString("hex"));
-        keystores.push(JSON.stringify(encryptKeystore(secretKey, password, { kdf: DEMO_KDF, description: `interop demo key ${i}` })));
-        secretKey.fill(0);
-        // The Key Manager API takes passwords as JSON strings; this one exists only for this request, inside aTLS.
-        passwords.push(password.toString("latin1"));
-        password.fill(0);
-      });
-      if (keystores.length === 0) return;
-      await this.#call("POST", "/eth/v1/keystores", { keystores, passwords });
-      log.info({ imported: keystores.length }, "imported the demo keys into the enclave over aTLS");
-    } finally {
-      this.#busy = false;
+  /**
+   * On the first run, `strongroom operator init` (the real CLI, over aTLS)
+   * splits a new master key 2 of 3 across the simulated KMS keys; on later
+   * runs the enclave has unsealed itself through attested KMS. Either way,
+   * waits until the vault is unsealed and its keys are loaded.
+   */
+  async initialiseVault(cli: readonly string[], dir: string, kmsKeys: readonly string[], log: Logger, timeoutMs = 120_000): Promise<void> {
+    const status = (await this.#call("GET", "/api/v1/strongroom/vault")) as { state: string };
+    if (status.state === "uninitialized") {
+      const [program, ...args] = cli;
+      const init = [...args, "operator", "init", `--simulator-dir=${dir}`, ...kmsKeys.map((key) => `--kms-key=${key}`), `--kms-threshold=${SIMULATED_KMS_THRESHOLD}`];
+      try {
+        await execFileAsync(program!, init, { timeout: timeoutMs });
+      } catch (error) {
+        const { stderr } = error as { stderr?: string };
+        throw new Error(`strongroom operator init failed: ${(stderr ?? (error as Error).message).trim().slice(0, 2000)}`);
+      }
+      log.info({ kmsKeys: kmsKeys.length, threshold: SIMULATED_KMS_THRESHOLD }, "initialised the vault: a new master key, split across the simulated KMS keys");
     }
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const now = (await this.#call("GET", "/api/v1/strongroom/vault")) as { state: string; reason?: string; keys: { loading: boolean } };
+      if (now.state === "unsealed" && !now.keys.loading) return;
+      if (Date.now() > deadline) throw new Error(`the vault did not unseal within ${timeoutMs / 1000} s (state ${now.state}${now.reason === undefined ? "" : `: ${now.reason}`})`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  /** Imports the demo keys the sealed store lacks, asking the enclave to seal them into it (first run). */
+  async sealMissingKeys(log: Logger): Promise<void> {
+    const listed = (await this.#call("GET", "/api/v1/strongroom/keys")) as { data: { public_key: string }[] };
+    const present = new Set(listed.data.map((key) => key.public_key));
+    const keystores: string[] = [];
+    const passwords: string[] = [];
+    this.publicKeys.forEach((publicKey, i) => {
+      if (present.has(publicKey)) return;
+      const secretKey = interopSecretKey(i);
+      const password = Buffer.from(randomBytes(16).toString("hex"));
+      keystores.push(JSON.stringify(encryptKeystore(secretKey, password, { kdf: DEMO_KDF, description: `interop demo key ${i}` })));
+      secretKey.fill(0);
+      // The Key Manager API takes passwords as JSON strings; this one exists only for this request, inside aTLS.
+      passwords.push(password.toString("latin1"));
+      password.fill(0);
+    });
+    if (keystores.length === 0) return;
+    const answer = (await this.#call("POST", "/eth/v1/keystores", { keystores, passwords, persist: true })) as { data: { status: string; message: string }[] };
+    const failed = answer.data.filter((entry) => entry.status === "error");
+    if (failed.length > 0) throw new Error(`the demo keys were not all sealed: ${failed.map((entry) => entry.message).join("; ").slice(0, 1000)}`);
+    log.info({ imported: keystores.length }, "imported the demo keys over aTLS and sealed them into the vault");
   }
 
   close(): Promise<void> {
@@ -361,4 +420,11 @@ function stopOrphanedEnclave(dir: string, log: Logger): void {
   } catch {
     // Gone meanwhile.
   }
+}
+
+/** PCR0 of the (first) image in a PCR manifest: what the simulated KMS keys' policy pins. */
+function pcr0Of(manifest: string): string {
+  const pcr0 = parsePcrManifest(manifest, "the simulated image's PCR manifest")[0]?.get(0);
+  if (pcr0 === undefined) throw new Error("the simulated image's PCR manifest has no PCR0");
+  return Buffer.from(pcr0).toString("hex");
 }

@@ -9,3 +9,5 @@ export async function servePglite(...args: Parameters<typeof import("./postgres/
   return (await import("./postgres/pglite-server.ts")).servePglite(...args);
 }
 export type { PgliteServer } from "./postgres/pglite-server.ts";
+export { parseDynamoLocation, type DynamoLocation } from "./dynamodb/location.ts";
+export { outboundRequestHandler } from "./dynamodb/outbound-handler.ts";

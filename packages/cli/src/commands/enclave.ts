@@ -22,6 +22,12 @@ export const ENCLAVE_OPTIONS = [
     description: "postgres://user@host:port/db (always TLS, verified against the host name) or dynamodb://table?region=…[&endpoint=https://…]; reached through the parent's egress proxy for that host:port",
   },
   {
+    name: "vault-db-url",
+    kind: "string",
+    description: "dynamodb://PREFIX?region=…[&endpoint=https://…]: the vault's tables PREFIX-keys (sealed validator keys) and PREFIX-state (shares, operators), over TLS through the parent's egress; without it keys live only in memory",
+  },
+  { name: "kms-endpoint", kind: "string", description: "https:// endpoint of KMS instead of the region's (the simulator's); reached through the parent's egress" },
+  {
     name: "administrator-token-sha256",
     kind: "string",
     description: "hex SHA-256 of the administrator token (printf %s \"$TOKEN\" | sha256sum): the token for management and Key Manager imports over aTLS, never sent through the parent",
@@ -68,6 +74,12 @@ export function readEnclaveOptions(argv: readonly string[], env: NodeJS.ProcessE
     throw new UsageError("--slashing-protection-db-url: a plaintext or unverified slashing database is refused; the enclave always uses TLS with the server's certificate verified (verify-full)");
   }
   if (/[?&]endpoint=http:/.test(url)) throw new UsageError("--slashing-protection-db-url: the DynamoDB endpoint must be https://");
+  const vaultUrl = values["vault-db-url"];
+  if (vaultUrl !== undefined && !vaultUrl.startsWith("dynamodb://")) throw new UsageError("--vault-db-url: the vault's store is DynamoDB: dynamodb://PREFIX?region=…");
+  if (vaultUrl !== undefined && /[?&]endpoint=http:/.test(vaultUrl)) throw new UsageError("--vault-db-url: the DynamoDB endpoint must be https://");
+  const kmsEndpoint = values["kms-endpoint"];
+  if (kmsEndpoint !== undefined && (!URL.canParse(kmsEndpoint) || new URL(kmsEndpoint).protocol !== "https:")) throw new UsageError("--kms-endpoint: give an https:// URL");
+  if (kmsEndpoint !== undefined && vaultUrl === undefined) throw new UsageError("--kms-endpoint: only with --vault-db-url (KMS serves the vault)");
   const digest = values["administrator-token-sha256"];
   if (digest !== undefined && !/^[0-9a-f]{64}$/.test(digest)) throw new UsageError("--administrator-token-sha256: expected 64 lowercase hex digits");
   return values;
@@ -129,6 +141,7 @@ export async function runEnclave(values: EnclaveValues): Promise<RunningEnclave>
       decryptionThreads: values["decryption-threads"],
     },
     slashingProtection: { url: values["slashing-protection-db-url"]!, timeoutMs: values["slashing-protection-db-timeout-ms"] },
+    ...(values["vault-db-url"] !== undefined && { vault: { url: values["vault-db-url"], ...(values["kms-endpoint"] !== undefined && { kmsEndpoint: values["kms-endpoint"] }) } }),
     ...(trustedCertificates.length > 0 && { trustedCertificates }),
     log,
   });

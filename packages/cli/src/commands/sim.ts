@@ -55,7 +55,16 @@ export async function runSim(values: SimValues): Promise<void> {
     log,
   });
   log.info(
-    { gateway: simulation.gatewayUrl, ingress: simulation.ingressUrl, dir: simulation.dir, adminTokenFile: simulation.adminTokenFile, root: simulation.attestationRoot, pcrs: simulation.pcrManifestFile },
+    {
+      gateway: simulation.gatewayUrl,
+      ingress: simulation.ingressUrl,
+      dir: simulation.dir,
+      adminTokenFile: simulation.adminTokenFile,
+      root: simulation.attestationRoot,
+      pcrs: simulation.pcrManifestFile,
+      kms: simulation.kms,
+      imds: simulation.imdsUrl,
+    },
     "simulation ready",
   );
   process.stderr.write(banner(simulation));
@@ -87,7 +96,8 @@ function banner(simulation: Simulation): string {
     `  enclave:    ${simulation.ingressUrl} (the parent's ingress: aTLS to the enclave; root ${simulation.attestationRoot}, PCRs ${simulation.pcrManifestFile})`,
     `  network:    mainnet; slashing protection: ${simulation.databaseDescription}, reached through the parent's egress over TLS`,
     `  auth:       requests from this host need no token; management needs the administrator token in ${simulation.adminTokenFile}`,
-    `  keys:       ${simulation.publicKeys.length} (GET ${url}/api/v1/eth2/publicKeys)`,
+    `  keys:       ${simulation.publicKeys.length} (GET ${url}/api/v1/eth2/publicKeys), sealed in the vault (DynamoDB) under a master key split 2 of 3 across simulated KMS keys bound to the enclave's PCR0`,
+    `  vault:      strongroom operator status --simulator-dir ${simulation.dir}   (also: operator seal, operator unseal --kms, keys list)`,
     `  logs:       ${simulation.dir}/{enclave,parent,gateway}.log`,
     "",
     "Try it:",

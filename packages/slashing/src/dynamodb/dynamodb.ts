@@ -22,6 +22,7 @@ import { META_KEY, n, stateKey, validatorPk } from "./layout.ts";
 import { BULK_CONCURRENCY, forEachLimited } from "./parallel.ts";
 import { prune } from "./prune.ts";
 import { KeyedQueue } from "./queue.ts";
+import { parseDynamoLocation } from "./location.ts";
 import { outboundRequestHandler } from "./outbound-handler.ts";
 import { ensureTable } from "./setup.ts";
 import { Table } from "./table.ts";
@@ -29,33 +30,6 @@ import { exportInterchange, importInterchange } from "./transfer.ts";
 
 /** SDK-level attempts per request (throttling, dropped connections); the operation's deadline caps them all. */
 const SDK_MAX_ATTEMPTS = 3;
-
-interface DynamoLocation {
-  readonly table: string;
-  readonly region?: string;
-  readonly endpoint?: URL;
-}
-
-function parseLocation(url: URL): DynamoLocation {
-  const fail = (problem: string): never => {
-    throw new SlashingProtectionError(`slashing-protection database URL: ${problem}; expected dynamodb://TABLE?region=REGION[&endpoint=http(s)://host:port]`);
-  };
-  if (url.username !== "" || url.password !== "") fail("no credentials in the URL (the AWS SDK's default credential chain is used)");
-  if (!/^[A-Za-z0-9_.-]{3,255}$/.test(url.hostname) || url.port !== "" || (url.pathname !== "" && url.pathname !== "/")) {
-    fail("the table name (3 to 255 of A-Z a-z 0-9 _ . -) must be the whole host part");
-  }
-  for (const name of url.searchParams.keys()) if (name !== "region" && name !== "endpoint") fail(`unknown parameter "${name}"`);
-  const region = url.searchParams.get("region") ?? undefined;
-  const endpointText = url.searchParams.get("endpoint");
-  let endpoint: URL | undefined;
-  if (endpointText !== null) {
-    endpoint = URL.canParse(endpointText) ? new URL(endpointText) : undefined;
-    if (endpoint === undefined || (endpoint.protocol !== "http:" && endpoint.protocol !== "https:") || endpoint.username !== "" || endpoint.password !== "") {
-      fail("endpoint must be an http(s) URL without credentials");
-    }
-  }
-  return { table: url.hostname, region, endpoint };
-}
 
 class DynamoSlashingProtection implements SlashingProtection {
   readonly description: string;
@@ -135,7 +109,7 @@ class DynamoSlashingProtection implements SlashingProtection {
  * each of their requests instead.
  */
 export async function openDynamo(url: URL, options: OpenOptions): Promise<SlashingProtection> {
-  const location = parseLocation(url);
+  const location = parseDynamoLocation(url);
   const timeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
   const { outbound } = options;
   if (outbound !== undefined && location.endpoint?.protocol === "http:") {

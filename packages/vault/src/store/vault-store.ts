@@ -261,7 +261,16 @@ export class VaultStore {
    */
   async loadActive(
     onKey: (publicKey: Uint8Array, sealed: Uint8Array) => void | Promise<void>,
-    options: { segments?: number; pageSize?: number } = {},
+    options: {
+      segments?: number;
+      pageSize?: number;
+      /**
+       * An active item of a known public key that is malformed (its envelope
+       * cut short, say) goes here instead of stopping the load, so that one
+       * damaged item keeps only its own key out. Without it, it is an error.
+       */
+      onMalformed?: (publicKeyHex: string, reason: string) => void;
+    } = {},
   ): Promise<number> {
     const segments = options.segments ?? DEFAULT_SCAN_SEGMENTS;
     if (!Number.isInteger(segments) || segments < 1 || segments > MAX_SCAN_SEGMENTS) {
@@ -300,7 +309,15 @@ export class VaultStore {
         );
         for (const item of out.Items ?? []) {
           if (stop.signal.aborted) return;
-          const record = parseKeyItem(item, table, true) as KeyRecord;
+          let record: KeyRecord;
+          try {
+            record = parseKeyItem(item, table, true) as KeyRecord;
+          } catch (error) {
+            const pk = item["pk"]?.S;
+            if (options.onMalformed === undefined || pk === undefined || !PK_HEX.test(pk) || !(error instanceof VaultError)) throw error;
+            options.onMalformed(pk, error.message);
+            continue;
+          }
           if (record.status !== "active") continue;
           await onKey(record.publicKey, record.sealed);
           delivered++;
