@@ -117,7 +117,7 @@ describe("with PostgreSQL behind the parent's egress", () => {
     const enclavePid = sim.pid("enclave");
     process.kill(enclavePid, "SIGKILL");
     const killedAt = signed.length;
-    // Signing resumes once the watchdog has restarted the enclave and the simulation has imported the keys again.
+    // Signing resumes once the watchdog has restarted the enclave and it has unsealed its vault by attested KMS and loaded its sealed keys.
     await vi.waitFor(() => expect(signed.slice(killedAt).filter((s) => s.status === 200).length).toBeGreaterThan(40), { timeout: 90_000, interval: 500 });
     stop = true;
     await Promise.all(workers);
@@ -125,6 +125,10 @@ describe("with PostgreSQL behind the parent's egress", () => {
     expect(sim.pid("enclave")).not.toBe(enclavePid);
     expect(sim.logLines("parent.log", "restarting the enclave").length).toBeGreaterThan(0);
     expect(sim.logLines("enclave.log", "bootstrapped: serving").length).toBeGreaterThanOrEqual(2);
+    // Nobody imported anything again: the new enclave unsealed itself and loaded the keys it had sealed.
+    expect(sim.logLines("enclave.log", "vault unsealed").map((line) => line["via"])).toEqual(["kms"]);
+    expect(sim.logLines("enclave.log", "sealed keys loaded").at(-1)).toMatchObject({ loaded: KEYS.length, failed: 0 });
+    expect(sim.logLines("enclave.log", "key imported through the Key Manager API and sealed into the store").length).toBe(KEYS.length);
     // The failures in between were clean answers, never a hang or a dropped connection without one.
     for (const failure of signed.filter((s) => s.status !== 200)) expect([502, 503, 404]).toContain(failure.status);
 

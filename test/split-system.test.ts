@@ -164,10 +164,21 @@ describe("boundary audit: what the parent relayed", () => {
     }
   });
 
-  test("every database egress stream is PostgreSQL's SSLRequest, its 'S', and then TLS records", () => {
+  test("every database egress stream is PostgreSQL's SSLRequest, its 'S', and then TLS records; every vault egress stream (DynamoDB, KMS) is TLS from its first byte", () => {
+    const databasePort = /^slashing-protection-db-url: "postgres:\/\/[^:/]+:(\d+)\//m.exec(readFileSync(join(sim.dir, "enclave.yaml"), "utf8"))![1];
     const egress = streams.filter((s) => s.channel.startsWith("egress:") && s.fromEnclave.length > 0);
-    expect(egress.length).toBeGreaterThan(0);
-    for (const stream of egress) {
+    const database = egress.filter((s) => s.channel === `egress:localhost:${databasePort}`);
+    const vault = egress.filter((s) => s.channel !== `egress:localhost:${databasePort}`);
+    expect(database.length).toBeGreaterThan(0);
+    expect(vault.length).toBeGreaterThan(0);
+    for (const stream of vault) {
+      const out = tlsRecordTypes(stream.fromEnclave);
+      const back = tlsRecordTypes(stream.toEnclave);
+      expect(out[0]).toBe(22);
+      expect(back[0]).toBe(22);
+      expect(out.slice(1).every((type) => type === 23 || type === 20 || type === 21)).toBe(true);
+    }
+    for (const stream of database) {
       expect(stream.fromEnclave.subarray(0, 8)).toEqual(Buffer.from("0000000804d2162f", "hex"));
       expect(stream.toEnclave.subarray(0, 1).toString("latin1")).toBe("S");
       const out = tlsRecordTypes(stream.fromEnclave.subarray(8));

@@ -47,6 +47,7 @@ export class SealedKeys {
   /** Automatic KMS unseal keeps trying after a failure until a seal on command or an unseal. */
   #retry: NodeJS.Timeout | undefined;
   #retryMs = RETRY_FIRST_MS;
+  #kmsUnseal: Promise<void> | undefined;
   /** A seal on command stops automatic unsealing until someone unseals. */
   #sealedOnCommand = false;
   #closed = false;
@@ -107,8 +108,12 @@ export class SealedKeys {
     this.#sealedOnCommand = false;
   }
 
+  /** One KMS unseal at a time: a request while the automatic one runs waits for it, then tries itself if still sealed. */
   async unsealWithKms(): Promise<void> {
-    await this.vault.unsealWithKms();
+    while (this.#kmsUnseal !== undefined) await this.#kmsUnseal.catch(() => {});
+    if (this.vault.unsealed) return;
+    this.#kmsUnseal = this.vault.unsealWithKms().finally(() => (this.#kmsUnseal = undefined));
+    await this.#kmsUnseal;
     this.#unsealed();
   }
 
