@@ -4,12 +4,15 @@ import { GATEWAY_COMMAND } from "./commands/gateway.ts";
 import { PARENT_OPTIONS, readParentOptions, runParent } from "./commands/parent.ts";
 import { readSignerOptions, runSigner, SIGNER_OPTIONS } from "./commands/signer.ts";
 import { readSimOptions, runSim, SIM_OPTIONS } from "./commands/sim.ts";
+import { KEYS_COMMANDS } from "./commands/keys.ts";
 import { OPERATOR_COMMANDS } from "./commands/operator.ts";
 import { SLASHING_COMMANDS } from "./commands/slashing.ts";
 import { formatHelp, UsageError, type OptionTable } from "./options.ts";
 
 /** What a command does when it runs. */
 interface Runs {
+  /** More for --help, after the summary: how to use the result, what to do next. */
+  readonly details?: string;
   readonly options: OptionTable;
   readonly positionals?: readonly string[];
   /** Resolves once the command is running; long-running commands keep the process alive themselves. */
@@ -54,8 +57,12 @@ const COMMANDS: Record<string, Command> = {
     subcommands: SLASHING_COMMANDS,
   },
   operator: {
-    summary: "Manage a running signer: tokens, policies, and resuming signing after a canary.",
+    summary: "Manage a running signer: tokens, policies, resuming signing after a canary, and an enclave's vault (init, unseal, seal, rotate).",
     subcommands: OPERATOR_COMMANDS,
+  },
+  keys: {
+    summary: "Manage the keys an enclave keeps sealed: list, activate, deactivate, delete, import keystores, generate with backups.",
+    subcommands: KEYS_COMMANDS,
   },
   gateway: GATEWAY_COMMAND,
   attest: {
@@ -81,7 +88,8 @@ function usage(path: string, commands: Readonly<Record<string, Command>>): strin
 
 function help(path: string, command: Command & Runs): string {
   const positionals = (command.positionals ?? []).map((p) => ` <${p}>`).join("");
-  const text = formatHelp(`${path} [options]${positionals}`, command.summary, command.options);
+  const summary = command.details === undefined ? command.summary : `${command.summary}\n\n${command.details}`;
+  const text = formatHelp(`${path} [options]${positionals}`, summary, command.options);
   if (!("subcommands" in command)) return text;
   return [text, "", "Subcommands:", ...commandList(command.subcommands), "", `Run \`${path} <subcommand> --help\` for the options of a subcommand.`].join("\n");
 }

@@ -11,6 +11,7 @@ import { createAttestedKms } from "@strongroom/kms";
 import { NsmClient, SimulatedNsm, type ApplicationFile } from "@strongroom/nitro";
 import dynalite from "dynalite";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { enclaveKeyPolicy } from "../../sim/src/vault-services.ts";
 import { startAttestedKmsFixture, type AttestedKmsFixture } from "../../sim/test/support/aws.ts";
 import {
   CredentialAttempts,
@@ -66,20 +67,7 @@ afterAll(async () => {
 
 /** KMS keys the role may Disable/Enable, and use (GenerateDataKey, Decrypt) only from the genuine image (PCR0); no Encrypt at all. */
 async function createKeys(n: number): Promise<string[]> {
-  const policy = JSON.stringify({
-    Version: "2012-10-17",
-    Statement: [
-      { Sid: "admin", Effect: "Allow", Principal: { AWS: ROLE }, Action: ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:DisableKey", "kms:EnableKey"], Resource: "*" },
-      {
-        Sid: "enclave",
-        Effect: "Allow",
-        Principal: { AWS: ROLE },
-        Action: ["kms:Decrypt", "kms:GenerateDataKey"],
-        Resource: "*",
-        Condition: { StringEqualsIgnoreCase: { "kms:RecipientAttestation:PCR0": pcr0Hex } },
-      },
-    ],
-  });
+  const policy = enclaveKeyPolicy(ROLE, pcr0Hex);
   const ids: string[] = [];
   for (let i = 0; i < n; i++) ids.push((await kms.send(new CreateKeyCommand({ Policy: policy }))).KeyMetadata!.KeyId!);
   return ids;

@@ -1,7 +1,8 @@
 import { createServer } from "node:http";
 import { resolve } from "node:path";
-import { DEFAULT_MAX_AGE_MS, readPcrManifest, resetPins, type AtlsVerifyOptions, type PcrPolicy } from "@strongroom/atls";
+import { DEFAULT_MAX_AGE_MS, resetPins, type AtlsVerifyOptions, type PcrPolicy } from "@strongroom/atls";
 import { createMetricsServer, listen } from "@strongroom/enclave";
+import { ALLOW_DEBUG_OPTION, readManifestPolicy, ROOT_OPTION } from "../attestation-options.ts";
 import type { Command } from "../cli.ts";
 import { readRootCertificateFile } from "../files.ts";
 import { isLoopback, parseHostPort, type HostPort } from "../gateway/address.ts";
@@ -33,8 +34,8 @@ export const GATEWAY_OPTIONS = [
   },
   { name: "pcrs", kind: "string", description: "PCR manifest: JSON of the PCR sets a signer's image may have (several during an upgrade); excludes --tofu" },
   TOFU_OPTION,
-  { name: "root", kind: "string", description: "PEM or DER file of the root to trust instead of AWS Nitro Enclaves Root G1, e.g. a simulator's attestation-root.pem" },
-  { name: "allow-debug", kind: "boolean", default: false, description: "accept debug-mode enclaves (PCR0 all zero), whose memory the host can read: for development only" },
+  ROOT_OPTION,
+  ALLOW_DEBUG_OPTION,
   { name: "fresh", kind: "boolean", default: false, description: "on each new connection, also ask the signer for a new document whose nonce is ours and which binds this TLS session" },
   {
     name: "max-age-minutes",
@@ -89,11 +90,7 @@ function readPcrPolicy(manifest: string | undefined, pinFile: string | undefined
   if (manifest === undefined) {
     throw new UsageError("give --pcrs MANIFEST (the PCRs of the image you built or reviewed) or --tofu PINFILE (pin the first signer's image, refuse any other later)");
   }
-  try {
-    return { kind: "manifest", sets: readPcrManifest(manifest) };
-  } catch (error) {
-    throw new UsageError(`--pcrs: ${(error as Error).message}`);
-  }
+  return readManifestPolicy(manifest, "--pcrs");
 }
 
 /**

@@ -1,73 +1,17 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import type { Command } from "../cli.ts";
-import { parseOptions, UsageError, type OptionSpec, type OptionTable } from "../options.ts";
-import { readSecret } from "../secrets.ts";
+import { requestCommand } from "../client-command.ts";
+import { UsageError, type OptionTable } from "../options.ts";
+import { VAULT_COMMANDS } from "./vault.ts";
 
 /**
  * `strongroom operator …`: the management API of a running signer
- * (/api/v1/strongroom/, scope `manage`) from the command line. Answers are
- * printed as the signer sent them (JSON), so a created token's secret goes
- * from the response bytes to stdout without being parsed.
+ * (/api/v1/strongroom/, scope `manage`) from the command line, and the
+ * enclave's vault (./vault.ts). Answers are printed as the signer sent them
+ * (JSON), so a created token's secret goes from the response bytes to
+ * stdout without being parsed.
  */
-
-const CONNECTION_OPTIONS = [
-  { name: "url", kind: "string", default: "http://127.0.0.1:9000", description: "the signer's API" },
-  { name: "token", kind: "string", default: "env:STRONGROOM_OPERATOR_TOKEN", description: "env:NAME or file:/path holding a token with scope manage" },
-] as const satisfies OptionTable;
-
-type Call = { method: string; path: string; body?: unknown };
-
-/** One subcommand: its options and positionals, and the request they make. */
-function operatorCommand<const T extends OptionTable>(
-  summary: string,
-  options: T,
-  positionals: readonly string[],
-  request: (values: Record<string, unknown>, args: readonly string[]) => Call,
-): Command {
-  const table = [...CONNECTION_OPTIONS, ...options] as const;
-  return {
-    summary,
-    options: table,
-    positionals,
-    async run(argv, env) {
-      const values = parseOptions(table, argv, env, positionals) as Record<string, unknown> & { positionals: readonly string[] };
-      const call = request(values, values.positionals);
-      await send(String(values["url"]), String(values["token"]), call, env);
-    },
-  };
-}
-
-async function send(url: string, tokenReference: string, call: Call, env: NodeJS.ProcessEnv): Promise<void> {
-  const token = readSecret(tokenReference, "--token", env);
-  let response: Response;
-  try {
-    // fetch takes header values only as strings; this is the one place the CLI holds the token as one.
-    const headers: Record<string, string> = { authorization: `Bearer ${token.toString("ascii")}`, accept: "application/json" };
-    if (call.body !== undefined) headers["content-type"] = "application/json";
-    response = await fetch(new URL(call.path, url), {
-      method: call.method,
-      headers,
-      ...(call.body !== undefined && { body: JSON.stringify(call.body) }),
-    });
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(`cannot reach the signer at ${url} (${cause?.code ?? cause?.message ?? (error as Error).message}); is it running? Give its address with --url`);
-  } finally {
-    token.fill(0);
-  }
-  const body = Buffer.from(await response.arrayBuffer());
-  if (!response.ok) {
-    let message = body.toString("utf8").slice(0, 2000);
-    try {
-      message = (JSON.parse(message) as { message?: string }).message ?? message;
-    } catch {
-      // not JSON: show it as it is
-    }
-    throw new Error(`the signer answered ${response.status}: ${message}`);
-  }
-  process.stdout.write(Buffer.concat([body, Buffer.from("\n")]), () => body.fill(0));
-}
 
 function readPolicyFile(path: string): Record<string, unknown> {
   let document: unknown;
@@ -83,10 +27,10 @@ function readPolicyFile(path: string): Record<string, unknown> {
 }
 
 const segment = (value: string) => encodeURIComponent(value);
-const NO_OPTIONS: readonly OptionSpec[] = [];
+const NO_OPTIONS = [] as const satisfies OptionTable;
 
 const TOKEN_COMMANDS: Record<string, Command> = {
-  create: operatorCommand(
+  create: requestCommand(
     "Create a token carrying one or more policies; its secret is printed once.",
     [
       { name: "name", kind: "string", description: "what the token is for (shown in lists and logs)" },
@@ -102,7 +46,7 @@ const TOKEN_COMMANDS: Record<string, Command> = {
       return {
         method: "POST",
         path: "/api/v1/strongroom/tokens",
-        body: {
+        json: {
           name: values["name"],
           policies: String(values["policies"]).split(",").map((p) => p.trim()),
           ...(expiresAt !== undefined && { expires_at: new Date(expiresAt).toISOString() }),
@@ -110,33 +54,34 @@ const TOKEN_COMMANDS: Record<string, Command> = {
       };
     },
   ),
-  list: operatorCommand("List tokens (ids, names, policies, expiry; never secrets).", NO_OPTIONS, [], () => ({ method: "GET", path: "/api/v1/strongroom/tokens" })),
-  revoke: operatorCommand("Revoke a token at once.", NO_OPTIONS, ["token-id"], (_v, [id]) => ({ method: "DELETE", path: `/api/v1/strongroom/tokens/${segment(id!)}` })),
+  list: requestCommand("List tokens (ids, names, policies, expiry; never secrets).", NO_OPTIONS, [], () => ({ method: "GET", path: "/api/v1/strongroom/tokens" })),
+  revoke: requestCommand("Revoke a token at once.", NO_OPTIONS, ["token-id"], (_v, [id]) => ({ method: "DELETE", path: `/api/v1/strongroom/tokens/${segment(id!)}` })),
 };
 
 const POLICY_COMMANDS: Record<string, Command> = {
-  list: operatorCommand("List policies.", NO_OPTIONS, [], () => ({ method: "GET", path: "/api/v1/strongroom/policies" })),
-  get: operatorCommand("Show one policy.", NO_OPTIONS, ["name"], (_v, [name]) => ({ method: "GET", path: `/api/v1/strongroom/policies/${segment(name!)}` })),
-  create: operatorCommand("Create a policy from a JSON or YAML file {name, rules}.", NO_OPTIONS, ["file"], (_v, [file]) => ({
+  list: requestCommand("List policies.", NO_OPTIONS, [], () => ({ method: "GET", path: "/api/v1/strongroom/policies" })),
+  get: requestCommand("Show one policy.", NO_OPTIONS, ["name"], (_v, [name]) => ({ method: "GET", path: `/api/v1/strongroom/policies/${segment(name!)}` })),
+  create: requestCommand("Create a policy from a JSON or YAML file {name, rules}.", NO_OPTIONS, ["file"], (_v, [file]) => ({
     method: "POST",
     path: "/api/v1/strongroom/policies",
-    body: readPolicyFile(file!),
+    json: readPolicyFile(file!),
   })),
-  update: operatorCommand("Replace a policy's rules from a JSON or YAML file {name, rules}; tokens carrying it change at once.", NO_OPTIONS, ["file"], (_v, [file]) => {
+  update: requestCommand("Replace a policy's rules from a JSON or YAML file {name, rules}; tokens carrying it change at once.", NO_OPTIONS, ["file"], (_v, [file]) => {
     const policy = readPolicyFile(file!);
     if (typeof policy["name"] !== "string") throw new UsageError(`${file}: the policy has no name`);
-    return { method: "PUT", path: `/api/v1/strongroom/policies/${segment(policy["name"])}`, body: policy };
+    return { method: "PUT", path: `/api/v1/strongroom/policies/${segment(policy["name"])}`, json: policy };
   }),
-  delete: operatorCommand("Delete a policy that no token carries.", NO_OPTIONS, ["name"], (_v, [name]) => ({ method: "DELETE", path: `/api/v1/strongroom/policies/${segment(name!)}` })),
+  delete: requestCommand("Delete a policy that no token carries.", NO_OPTIONS, ["name"], (_v, [name]) => ({ method: "DELETE", path: `/api/v1/strongroom/policies/${segment(name!)}` })),
 };
 
 const SIGNING_COMMANDS: Record<string, Command> = {
-  status: operatorCommand("Show whether signing is on or stopped by a canary key.", NO_OPTIONS, [], () => ({ method: "GET", path: "/api/v1/strongroom/signing" })),
-  resume: operatorCommand("Resume signing after a canary key stopped it.", NO_OPTIONS, [], () => ({ method: "POST", path: "/api/v1/strongroom/signing/resume" })),
+  status: requestCommand("Show whether signing is on or stopped by a canary key.", NO_OPTIONS, [], () => ({ method: "GET", path: "/api/v1/strongroom/signing" })),
+  resume: requestCommand("Resume signing after a canary key stopped it.", NO_OPTIONS, [], () => ({ method: "POST", path: "/api/v1/strongroom/signing/resume" })),
 };
 
 export const OPERATOR_COMMANDS: Record<string, Command> = {
   tokens: { summary: "Create, list and revoke tokens.", subcommands: TOKEN_COMMANDS },
   policies: { summary: "List, show, create, update and delete policies.", subcommands: POLICY_COMMANDS },
   signing: { summary: "Show signing state; resume signing after a canary stopped it.", subcommands: SIGNING_COMMANDS },
+  ...VAULT_COMMANDS,
 };
