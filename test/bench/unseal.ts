@@ -11,10 +11,21 @@
 // resident memory (VmRSS, VmHWM: its signing worker threads are in the same
 // process). Goals: 10,000 keys in under 10 s, 100,000 keys in under 1 GiB.
 //
+// Each kill waits until the previous enclave has been up for 62 s, so that
+// the parent's watchdog restarts every one after the same 1 s backoff; the
+// split from process start (/proc) and the log lines' times is apart from it.
+//
+// Run: node --conditions=strongroom-source test/bench/unseal.ts, or
+// `make bench BENCH=unseal` — prints one JSON object on stdout (12 to 18
+// minutes with the defaults, most of it seeding 100,000 keys).
 // UNSEAL_KEYS=10000,100000 (default): the key counts, seeded in turn into one
-// simulation; UNSEAL_RESTARTS=3: restarts measured at each count.
+// simulation; UNSEAL_RESTARTS=3: restarts measured at each count;
+// UNSEAL_BATCH=1000, UNSEAL_IN_FLIGHT=1: the seeding's import requests.
 // The seeded keystores use PBKDF2 with c=1: they only cross attested TLS, and
-// a real KDF would time the seeding's decryption, not the unseal.
+// a real KDF would time the seeding's decryption, not the unseal. The
+// slashing-protection database is DynamoDB too (the same dynalite); an import
+// writes each key's row there first, and keys refused because that write
+// missed the enclave's deadline are sent again (counted as "retried").
 import { closeSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
