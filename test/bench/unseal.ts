@@ -32,6 +32,7 @@ import { join } from "node:path";
 import { createAtlsDispatcher, parsePcrManifest } from "@strongroom/atls";
 import { blsPublicKey, encryptKeystore, interopSecretKey } from "@strongroom/keystore";
 import { request } from "undici";
+import { ONE_OF_EACH_SIGNING_TYPE } from "../support/mainnet-requests.ts";
 import { startSimulation } from "../support/simulation.ts";
 
 const KEY_COUNTS = (process.env["UNSEAL_KEYS"] ?? "10000,100000")
@@ -159,14 +160,7 @@ async function seed(from: number, to: number): Promise<number> {
 
 /** RANDAO_REVEAL through the gateway; retried while the gateway reconnects to the new enclave. */
 async function signThroughGateway(publicKey: string, timeoutMs: number): Promise<{ ok: boolean; attempts: number; lastStatus: number | string }> {
-  const body = JSON.stringify({
-    type: "RANDAO_REVEAL",
-    fork_info: {
-      fork: { previous_version: "0x00000000", current_version: "0x00000000", epoch: "0" },
-      genesis_validators_root: "0x4b363db94e286120d76eb905340fdd4e54bfe9f06bf33ff6cf5ad27f511bfe95",
-    },
-    randao_reveal: { epoch: "0" },
-  });
+  const body = JSON.stringify(ONE_OF_EACH_SIGNING_TYPE.find((request) => request["type"] === "RANDAO_REVEAL"));
   const deadline = Date.now() + timeoutMs;
   let lastStatus: number | string = "none";
   for (let attempts = 1; ; attempts++) {

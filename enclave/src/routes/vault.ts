@@ -123,39 +123,42 @@ export function handleVaultStatus(ctx: SignerContext, res: ServerResponse): void
   sendJson(res, 200, statusJson(sealedKeysOf(ctx)));
 }
 
-export async function handleVaultInit(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, { caller }: RequestContext): Promise<void> {
+/** Init and rotate: the shares request from a secret body, applied, the secrets wiped whatever happens; answered with the status. */
+async function sharesCeremony(
+  ctx: SignerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  { caller }: RequestContext,
+  what: "init" | "rotate",
+  apply: (sealed: SealedKeys, request: ReturnType<typeof sharesRequest>) => Promise<void>,
+): Promise<void> {
   const sealed = sealedKeysOf(ctx);
   const body = await readSecretBody(req);
   try {
-    const r = sharesRequest(body, "init");
-    await run(() =>
-      sealed.init({ kmsKeys: r.kmsKeys ?? [], kmsThreshold: r.kmsThreshold ?? 0, operators: r.operators ?? [], operatorThreshold: r.operatorThreshold ?? 0 }),
-    );
+    const request = sharesRequest(body, what);
+    await run(() => apply(sealed, request));
   } finally {
     wipe(body.secrets);
   }
-  ctx.log.info({ by: caller.tokenId }, "vault initialised through the API");
+  ctx.log.info({ by: caller.tokenId }, what === "init" ? "vault initialised through the API" : "vault shares rotated through the API");
   sendJson(res, 200, statusJson(sealed));
 }
 
-export async function handleVaultRotate(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, { caller }: RequestContext): Promise<void> {
-  const sealed = sealedKeysOf(ctx);
-  const body = await readSecretBody(req);
-  try {
-    const r = sharesRequest(body, "rotate");
-    await run(() =>
-      sealed.rotate({
-        ...(r.kmsKeys !== undefined && { kmsKeys: r.kmsKeys }),
-        ...(r.kmsThreshold !== undefined && { kmsThreshold: r.kmsThreshold }),
-        ...(r.operators !== undefined && { operators: r.operators }),
-        ...(r.operatorThreshold !== undefined && { operatorThreshold: r.operatorThreshold }),
-      }),
-    );
-  } finally {
-    wipe(body.secrets);
-  }
-  ctx.log.info({ by: caller.tokenId }, "vault shares rotated through the API");
-  sendJson(res, 200, statusJson(sealed));
+export function handleVaultInit(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, r: RequestContext): Promise<void> {
+  return sharesCeremony(ctx, req, res, r, "init", (sealed, q) =>
+    sealed.init({ kmsKeys: q.kmsKeys ?? [], kmsThreshold: q.kmsThreshold ?? 0, operators: q.operators ?? [], operatorThreshold: q.operatorThreshold ?? 0 }),
+  );
+}
+
+export function handleVaultRotate(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, r: RequestContext): Promise<void> {
+  return sharesCeremony(ctx, req, res, r, "rotate", (sealed, q) =>
+    sealed.rotate({
+      ...(q.kmsKeys !== undefined && { kmsKeys: q.kmsKeys }),
+      ...(q.kmsThreshold !== undefined && { kmsThreshold: q.kmsThreshold }),
+      ...(q.operators !== undefined && { operators: q.operators }),
+      ...(q.operatorThreshold !== undefined && { operatorThreshold: q.operatorThreshold }),
+    }),
+  );
 }
 
 export function handleVaultSeal(ctx: SignerContext, res: ServerResponse, { caller }: RequestContext): void {

@@ -53,8 +53,6 @@ export interface SimulatedKms {
   readonly port: number;
   /** The three key ids, the same on every run of one simulator directory. */
   readonly keyIds: readonly string[];
-  /** An SDK client as the instance role (tests disable and enable keys with it). */
-  client(): KMSClient;
   close(): Promise<void>;
 }
 
@@ -67,6 +65,7 @@ export async function startSimulatedKms(options: { dir: string; ca: ServiceCa; i
   const { dir, ca, imds, region } = options;
   const simulator = await startKmsSimulator({ dir: join(dir, "kms"), ca, names: ["localhost"], region, lookup: (id) => imds.store.lookup(id), attestationRoot: options.attestationRoot });
   const agent = new Agent({ ca: ca.certificatePem, keepAlive: false });
+  // As the instance role, with credentials from the simulated IMDS's store.
   const client = () => {
     const { accessKeyId, secretAccessKey, sessionToken } = imds.store.issue(SIMULATED_ROLE_ARN, ISSUE_FOR_MS);
     return new KMSClient({
@@ -98,7 +97,6 @@ export async function startSimulatedKms(options: { dir: string; ca: ServiceCa; i
         url: simulator.url,
         port: simulator.port,
         keyIds,
-        client,
         async close() {
           await simulator.close();
           agent.destroy();

@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { VaultError } from "./errors.ts";
+import { openGcm, sealGcm, SHARE_WRAP_NONCE_BYTES as NONCE_BYTES, SHARE_WRAP_TAG_BYTES as TAG_BYTES } from "./share-wrap.ts";
 
 /**
  * A validator secret key sealed under the master key:
@@ -23,8 +23,6 @@ export const MASTER_KEY_BYTES = 32;
 /** BLS12-381 compressed G1 public key, as Ethereum validators use. */
 export const VALIDATOR_PUBLIC_KEY_BYTES = 48;
 export const VALIDATOR_SECRET_KEY_BYTES = 32;
-const NONCE_BYTES = 12;
-const TAG_BYTES = 16;
 export const SEALED_VALIDATOR_KEY_BYTES = 1 + NONCE_BYTES + VALIDATOR_SECRET_KEY_BYTES + TAG_BYTES;
 
 const AAD_PREFIX = new TextEncoder().encode("strongroom-validator-key-v1");
@@ -48,19 +46,11 @@ export function sealValidatorKey(masterKey: Uint8Array, publicKey: Uint8Array, s
   checkBytes(publicKey, VALIDATOR_PUBLIC_KEY_BYTES, "validator public key");
   checkBytes(secretKey, VALIDATOR_SECRET_KEY_BYTES, "validator secret key");
 
-  const nonce = randomBytes(NONCE_BYTES);
-  const cipher = createCipheriv("aes-256-gcm", masterKey, nonce, { authTagLength: TAG_BYTES });
-  cipher.setAAD(aadFor(publicKey));
-  const first = cipher.update(secretKey);
-  const last = cipher.final();
-  const tag = cipher.getAuthTag();
-
+  const { nonce, ciphertext } = sealGcm(masterKey, aadFor(publicKey), secretKey);
   const blob = new Uint8Array(SEALED_VALIDATOR_KEY_BYTES);
   blob[0] = ENVELOPE_VERSION;
   blob.set(nonce, 1);
-  blob.set(first, 1 + NONCE_BYTES);
-  blob.set(last, 1 + NONCE_BYTES + first.length);
-  blob.set(tag, 1 + NONCE_BYTES + VALIDATOR_SECRET_KEY_BYTES);
+  blob.set(ciphertext, 1 + NONCE_BYTES);
   return blob;
 }
 
@@ -76,28 +66,7 @@ export function openValidatorKey(masterKey: Uint8Array, publicKey: Uint8Array, b
   if (blob[0] !== ENVELOPE_VERSION) throw new VaultError(`sealed validator key: unknown version ${blob[0]}`);
   checkBytes(blob, SEALED_VALIDATOR_KEY_BYTES, "sealed validator key");
 
-  const nonce = blob.subarray(1, 1 + NONCE_BYTES);
-  const ciphertext = blob.subarray(1 + NONCE_BYTES, 1 + NONCE_BYTES + VALIDATOR_SECRET_KEY_BYTES);
-  const tag = blob.subarray(1 + NONCE_BYTES + VALIDATOR_SECRET_KEY_BYTES);
-
-  const decipher = createDecipheriv("aes-256-gcm", masterKey, nonce, { authTagLength: TAG_BYTES });
-  decipher.setAAD(aadFor(publicKey));
-  decipher.setAuthTag(tag);
-  // GCM hands out plaintext before the tag is checked in final(): it is
-  // kept aside and zeroed unless final() succeeds.
-  const first = decipher.update(ciphertext);
-  let last: Buffer;
-  try {
-    last = decipher.final();
-  } catch {
-    first.fill(0);
-    throw new VaultError("sealed validator key does not open: wrong master key, wrong public key or altered blob");
-  }
-  const secretKey = new Uint8Array(VALIDATOR_SECRET_KEY_BYTES);
-  secretKey.set(first);
-  secretKey.set(last, first.length);
-  // Node's Buffers may sit in its shared pool: copied out above, zeroed here.
-  first.fill(0);
-  last.fill(0);
+  const secretKey = openGcm(masterKey, aadFor(publicKey), blob.subarray(1, 1 + NONCE_BYTES), blob.subarray(1 + NONCE_BYTES));
+  if (secretKey === undefined) throw new VaultError("sealed validator key does not open: wrong master key, wrong public key or altered blob");
   return secretKey;
 }

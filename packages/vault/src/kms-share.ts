@@ -7,7 +7,7 @@
  */
 import { VaultError } from "./errors.ts";
 import type { Share } from "./shamir.ts";
-import { openShareValue, sealShareValue, shareWrapAad, SHARE_WRAP_NONCE_BYTES } from "./share-wrap.ts";
+import { openGcm, sealGcm, shareWrapAad, SHARE_WRAP_NONCE_BYTES } from "./share-wrap.ts";
 import { base64Bytes, KMS_SEALED_SHARE_BYTES, type KmsShareRecord } from "./vault-state.ts";
 
 const AAD_LABEL = "strongroom-kms-share-v1";
@@ -23,7 +23,7 @@ function checkDataKey(dataKey: unknown): asserts dataKey is Uint8Array {
 export function sealKmsShare(dataKey: Uint8Array, vaultId: string, keyId: string, share: Share, ciphertext: string): KmsShareRecord {
   checkDataKey(dataKey);
   if (share.value.length !== SHARE_BYTES) throw new VaultError(`a master-key share is ${SHARE_BYTES} bytes`);
-  const { nonce, ciphertext: sealed } = sealShareValue(dataKey, aadFor(vaultId, share.index, keyId), share.value);
+  const { nonce, ciphertext: sealed } = sealGcm(dataKey, aadFor(vaultId, share.index, keyId), share.value);
   const bytes = Buffer.concat([nonce, sealed]);
   return { index: share.index, keyId, ciphertext, sealedShare: bytes.toString("base64") };
 }
@@ -32,7 +32,7 @@ export function sealKmsShare(dataKey: Uint8Array, vaultId: string, keyId: string
 export function openKmsShare(dataKey: Uint8Array, vaultId: string, record: KmsShareRecord): Uint8Array {
   checkDataKey(dataKey);
   const bytes = base64Bytes(record.sealedShare, `kms-${record.index} sealedShare`, KMS_SEALED_SHARE_BYTES, KMS_SEALED_SHARE_BYTES);
-  const value = openShareValue(dataKey, aadFor(vaultId, record.index, record.keyId), bytes.subarray(0, SHARE_WRAP_NONCE_BYTES), bytes.subarray(SHARE_WRAP_NONCE_BYTES));
+  const value = openGcm(dataKey, aadFor(vaultId, record.index, record.keyId), bytes.subarray(0, SHARE_WRAP_NONCE_BYTES), bytes.subarray(SHARE_WRAP_NONCE_BYTES));
   if (value === undefined) throw new VaultError(`kms-${record.index}: the sealed share does not open with its data key (the record was altered or moved)`);
   return value;
 }

@@ -2,7 +2,7 @@ import { hkdfSync, randomBytes, scrypt } from "node:crypto";
 import { VaultError } from "./errors.ts";
 import type { Share } from "./shamir.ts";
 import { SHAMIR_LIMITS } from "./shamir.ts";
-import { openShareValue, sealShareValue, SHARE_WRAP_KEY_BYTES, SHARE_WRAP_NONCE_BYTES, SHARE_WRAP_TAG_BYTES, shareWrapAad } from "./share-wrap.ts";
+import { openGcm, sealGcm, SHARE_WRAP_KEY_BYTES, SHARE_WRAP_NONCE_BYTES, SHARE_WRAP_TAG_BYTES, shareWrapAad } from "./share-wrap.ts";
 
 /**
  * Operator credentials (DESIGN.md §7): a Shamir share of the master key,
@@ -223,7 +223,7 @@ export async function wrapShareForOperator(share: Share, operatorId: string, cre
     const salt = new Uint8Array(randomBytes(saltBytes));
     const key = await scryptKey(credential.passphrase, salt, logN, r, p);
     try {
-      const { nonce, ciphertext } = sealShareValue(key, passphraseAad(meta, logN, r, p, salt), share.value);
+      const { nonce, ciphertext } = sealGcm(key, passphraseAad(meta, logN, r, p, salt), share.value);
       return {
         version: OPERATOR_CREDENTIAL_VERSION,
         kind: "passphrase",
@@ -241,7 +241,7 @@ export async function wrapShareForOperator(share: Share, operatorId: string, cre
     checkBytes(credential.response, "HMAC-SHA1 response", HMAC_SHA1_RESPONSE_BYTES, HMAC_SHA1_RESPONSE_BYTES);
     const key = hmacKey(credential.response, credential.challenge);
     try {
-      const { nonce, ciphertext } = sealShareValue(key, hmacAad(meta, credential.challenge), share.value);
+      const { nonce, ciphertext } = sealGcm(key, hmacAad(meta, credential.challenge), share.value);
       return {
         version: OPERATOR_CREDENTIAL_VERSION,
         kind: "hmac-sha1",
@@ -352,7 +352,7 @@ export async function unwrapShare(wrapped: WrappedShare, operatorId: string, sub
   }
   let value: Uint8Array | undefined;
   try {
-    value = openShareValue(key, aad, nonce, ciphertext);
+    value = openGcm(key, aad, nonce, ciphertext);
   } finally {
     key.fill(0);
   }

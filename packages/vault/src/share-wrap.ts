@@ -2,9 +2,10 @@ import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { VaultError } from "./errors.ts";
 
 /**
- * AES-256-GCM around one Shamir share value, under a key derived from an
- * operator credential, with associated data that binds the ciphertext to
- * everything public about it (see `shareWrapAad`). The key is fresh for
+ * AES-256-GCM as the vault uses it everywhere: around a Shamir share value
+ * (under a key derived from an operator credential, or a KMS data key) and
+ * around a validator key (under the master key), with associated data that
+ * binds the ciphertext to everything public about it (see `shareWrapAad`). The key is fresh for
  * every wrap (fresh salt or challenge), so a random 96-bit nonce is far from
  * any reuse bound; it is random anyway, not fixed, so a caller reusing a
  * derived key by mistake does not reuse a nonce too.
@@ -49,9 +50,9 @@ export function shareWrapAad(label: string, fields: readonly (string | Uint8Arra
   return aad;
 }
 
-/** Encrypt a share value; returns the nonce and ciphertext ‖ tag (neither secret). */
-export function sealShareValue(key: Uint8Array, aad: Uint8Array, value: Uint8Array): { nonce: Uint8Array; ciphertext: Uint8Array } {
-  if (key.length !== SHARE_WRAP_KEY_BYTES) throw new VaultError(`share wrapping key must be ${SHARE_WRAP_KEY_BYTES} bytes`);
+/** Encrypt `value` under a 32-byte key; returns the nonce and ciphertext ‖ tag (neither secret). */
+export function sealGcm(key: Uint8Array, aad: Uint8Array, value: Uint8Array): { nonce: Uint8Array; ciphertext: Uint8Array } {
+  if (key.length !== SHARE_WRAP_KEY_BYTES) throw new VaultError(`an AES-256-GCM key must be ${SHARE_WRAP_KEY_BYTES} bytes`);
   const nonce = new Uint8Array(randomBytes(SHARE_WRAP_NONCE_BYTES));
   const cipher = createCipheriv("aes-256-gcm", key, nonce, { authTagLength: SHARE_WRAP_TAG_BYTES });
   cipher.setAAD(aad);
@@ -66,11 +67,11 @@ export function sealShareValue(key: Uint8Array, aad: Uint8Array, value: Uint8Arr
 }
 
 /**
- * Decrypt a share value, or return undefined when authentication fails (the
- * caller turns that into its one "wrong credential" refusal). Plaintext that
+ * Decrypt, or return undefined when authentication fails (each caller turns
+ * that into its own refusal). Plaintext that
  * GCM hands out before the tag check is zeroed unless the check passes.
  */
-export function openShareValue(key: Uint8Array, aad: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
+export function openGcm(key: Uint8Array, aad: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
   if (key.length !== SHARE_WRAP_KEY_BYTES || nonce.length !== SHARE_WRAP_NONCE_BYTES || ciphertext.length <= SHARE_WRAP_TAG_BYTES) {
     return undefined;
   }

@@ -21,7 +21,7 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import { CredentialAttempts } from "./attempts.ts";
-import { MASTER_KEY_BYTES, openValidatorKey, sealValidatorKey } from "./envelope.ts";
+import { openValidatorKey, sealValidatorKey } from "./envelope.ts";
 import { VaultError } from "./errors.ts";
 import { openKmsShare, sealKmsShare } from "./kms-share.ts";
 import { generateMasterKey } from "./master-key.ts";
