@@ -107,23 +107,23 @@ const basic = (token: Buffer) => `Basic ${Buffer.from(`validator:${token.toStrin
 
 beforeAll(async () => {
   auth = openTestAuth(null);
-  for (const policy of POLICIES) auth.putPolicy(policy);
-  const token = (policies: string[]) => auth.createToken(policies.join("+"), policies).token;
+  for (const policy of POLICIES) await auth.putPolicy(policy);
+  const token = async (policies: string[]) => (await auth.createToken(policies.join("+"), policies)).token;
   credentials.push(
-    { name: "vc (Bearer)", header: bearer(token(["vc"])), policies: ["vc"] },
-    { name: "vc (Basic)", header: basic(token(["vc"])), policies: ["vc"] },
-    { name: "exit-only", header: bearer(token(["exit-only"])), policies: ["exit-only"] },
-    { name: "monitoring", header: bearer(token(["monitoring"])), policies: ["monitoring"] },
-    { name: "vc+km", header: bearer(token(["vc", "km"])), policies: ["vc", "km"] },
-    { name: "vc+no-k1-off-host", header: bearer(token(["vc", "no-k1-off-host"])), policies: ["vc", "no-k1-off-host"] },
-    { name: "admin+no-k1-off-host", header: bearer(token(["admin", "no-k1-off-host"])), policies: ["admin", "no-k1-off-host"] },
+    { name: "vc (Bearer)", header: bearer(await token(["vc"])), policies: ["vc"] },
+    { name: "vc (Basic)", header: basic(await token(["vc"])), policies: ["vc"] },
+    { name: "exit-only", header: bearer(await token(["exit-only"])), policies: ["exit-only"] },
+    { name: "monitoring", header: bearer(await token(["monitoring"])), policies: ["monitoring"] },
+    { name: "vc+km", header: bearer(await token(["vc", "km"])), policies: ["vc", "km"] },
+    { name: "vc+no-k1-off-host", header: bearer(await token(["vc", "no-k1-off-host"])), policies: ["vc", "no-k1-off-host"] },
+    { name: "admin+no-k1-off-host", header: bearer(await token(["admin", "no-k1-off-host"])), policies: ["admin", "no-k1-off-host"] },
     { name: "no credentials" },
     { name: "unknown token", header: `Bearer sr_${"Q".repeat(43)}` },
     { name: "not a token", header: "Bearer hunter2" },
     { name: "unsupported scheme", header: `Digest ${"x".repeat(20)}` },
   );
-  const revoked = auth.createToken("revoked", ["admin"]);
-  auth.revokeToken(revoked.id);
+  const revoked = await auth.createToken("revoked", ["admin"]);
+  await auth.revokeToken(revoked.id);
   credentials.push({ name: "revoked admin token", header: bearer(revoked.token) });
   signer = await startTestSigner({ interopKeys: 3, listen: { host: "::", port: 0 }, auth, slashingProtection: { url: "pglite:memory", timeoutMs: 10_000 } });
 });
@@ -265,23 +265,23 @@ test("open routes need no token; a 401 carries a challenge and never quotes the 
 });
 
 test("policy changes and revocation apply to the next request", async () => {
-  const created = auth.createToken("changing", ["vc"]);
+  const created = await auth.createToken("changing", ["vc"]);
   const header = bearer(created.token);
   expect((await call("POST", `/api/v1/eth2/sign/${K0}`, "127.0.0.1", header, OPERATIONS.RANDAO_REVEAL)).status).toBe(200);
-  auth.putPolicy({ ...POLICIES[0], rules: [...POLICIES[0].rules, { effect: "deny", scopes: ["sign"], keys: [K0], operations: "*", cidrs: "*" }] });
+  await auth.putPolicy({ ...POLICIES[0], rules: [...POLICIES[0].rules, { effect: "deny", scopes: ["sign"], keys: [K0], operations: "*", cidrs: "*" }] });
   try {
     expect((await call("POST", `/api/v1/eth2/sign/${K0}`, "127.0.0.1", header, OPERATIONS.RANDAO_REVEAL)).status).toBe(403);
     expect((await call("POST", `/api/v1/eth2/sign/${K1}`, "127.0.0.1", header, OPERATIONS.RANDAO_REVEAL)).status).toBe(200);
   } finally {
-    auth.putPolicy(POLICIES[0]);
+    await auth.putPolicy(POLICIES[0]);
   }
-  auth.revokeToken(created.id);
+  await auth.revokeToken(created.id);
   expect((await call("POST", `/api/v1/eth2/sign/${K1}`, "127.0.0.1", header, OPERATIONS.RANDAO_REVEAL)).status).toBe(401);
 });
 
 test("expiry: a token works until its expiry and is a 401 from then on", async () => {
   const expiresAt = Date.now() + 1_500;
-  const header = bearer(auth.createToken("expiring", ["admin"], new Date(expiresAt)).token);
+  const header = bearer((await auth.createToken("expiring", ["admin"], new Date(expiresAt))).token);
   expect((await call("GET", "/api/v1/strongroom/tokens", "::1", header)).status).toBe(200);
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now() + 50)));
   const after = await call("GET", "/api/v1/strongroom/tokens", "::1", header);
@@ -290,7 +290,7 @@ test("expiry: a token works until its expiry and is a 401 from then on", async (
 });
 
 test("refusals are counted by reason", async () => {
-  const admin = auth.createToken("metrics reader", ["admin"]).token;
+  const admin = (await auth.createToken("metrics reader", ["admin"])).token;
   const text = (await call("GET", "/metrics", "127.0.0.1", bearer(admin))).body;
   for (const reason of ["missing", "malformed", "unknown", "expired", "forbidden"]) {
     expect(text).toMatch(new RegExp(`strongroom_auth_refusals_total\\{reason="${reason}"\\} [1-9]`));
@@ -312,8 +312,8 @@ test("one keep-alive connection, several tokens: each request is judged by its o
     return res.statusCode;
   };
   try {
-    const vc = auth.createToken("keep-alive vc", ["vc"]);
-    const exit = auth.createToken("keep-alive exit", ["exit-only"]);
+    const vc = await auth.createToken("keep-alive vc", ["vc"]);
+    const exit = await auth.createToken("keep-alive exit", ["exit-only"]);
     const vcHeader = bearer(vc.token);
     expect(await signAs(vcHeader, K0)).toBe(200);
     expect(await signAs(vcHeader, K0)).toBe(200);
@@ -322,13 +322,13 @@ test("one keep-alive connection, several tokens: each request is judged by its o
     expect(await signAs(`${vcHeader.slice(0, -1)}${vcHeader.endsWith("A") ? "B" : "A"}`, K0)).toBe(401);
     expect(await signAs(undefined, K0)).toBe(401);
     expect(await signAs(vcHeader, K1)).toBe(200);
-    auth.putPolicy({ ...POLICIES[0], rules: [...POLICIES[0].rules, { effect: "deny", scopes: ["sign"], keys: [K1], operations: "*", cidrs: "*" }] });
+    await auth.putPolicy({ ...POLICIES[0], rules: [...POLICIES[0].rules, { effect: "deny", scopes: ["sign"], keys: [K1], operations: "*", cidrs: "*" }] });
     try {
       expect(await signAs(vcHeader, K1)).toBe(403);
     } finally {
-      auth.putPolicy(POLICIES[0]);
+      await auth.putPolicy(POLICIES[0]);
     }
-    auth.revokeToken(vc.id);
+    await auth.revokeToken(vc.id);
     expect(await signAs(vcHeader, K0)).toBe(401);
     expect(sockets.size).toBe(1);
   } finally {

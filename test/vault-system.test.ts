@@ -31,11 +31,28 @@ let secretsDir: string;
 let kms: KMSClient;
 let dynamo: DynamoDBClient;
 
-async function sign(key: string): Promise<number> {
-  const response = await fetch(`${sim.gatewayUrl}/api/v1/eth2/sign/${key}`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify(RANDAO) });
+async function sign(key: string, token?: string): Promise<number> {
+  const response = await fetch(`${sim.gatewayUrl}/api/v1/eth2/sign/${key}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json", ...(token !== undefined && { authorization: `Bearer ${token}` }) },
+    body: JSON.stringify(RANDAO),
+  });
   await response.arrayBuffer();
   return response.status;
 }
+
+/** A management call as the configured administrator. */
+async function manage(path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await fetch(`${sim.gatewayUrl}/api/v1/strongroom/${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${sim.adminToken}` },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+/** A token made through the API (kept in the vault's state table), allowed to sign with the first key only. */
+let apiToken: string;
 
 async function operator(...args: string[]): Promise<{ code: number | null; json: Record<string, unknown>; stderr: string }> {
   const run = await sim.operator(args);
@@ -107,15 +124,29 @@ describe("the vault in the split system", () => {
       expect(Object.keys(item).sort()).toEqual(["createdAt", "pk", "sealed", "status", "updatedAt"]);
       expect(item["sealed"]!.B).toHaveLength(61);
     }
-    const [state] = await scan("strongroom-vault-state");
+    const [state, ...others] = await scan("strongroom-vault-state");
+    expect(others).toEqual([]);
+    expect(state!["pk"]!.S).toBe("signer-state");
     expect(Object.keys(JSON.parse(state!["state"]!.S!) as object)).toEqual(["vault"]);
   });
 
-  test("the enclave killed: the parent restarts it, it comes up sealed and unseals itself by attested KMS, and every key signs again", async () => {
+  test("the enclave killed: the parent restarts it, it comes up sealed and unseals itself by attested KMS, and every key signs again; tokens made through the API survive", async () => {
+    expect((await manage("policies", { name: "first-key", rules: [{ effect: "allow", scopes: ["sign"], keys: [KEYS[0]], operations: "*", cidrs: "*" }] })).status).toBe(201);
+    const created = await manage("tokens", { name: "validator client", policies: ["first-key"] });
+    expect(created.status).toBe(201);
+    apiToken = created.json["token"] as string;
+    expect([await sign(KEYS[0]!, apiToken), await sign(KEYS[1]!, apiToken)]).toEqual([200, 403]);
+
     await killEnclave();
     await waitUntilSigning();
     expect(sim.logLines("enclave.log", "vault unsealed").map((line) => line["via"])).toEqual(["kms"]);
     expect(sim.logLines("enclave.log", "vault opened").at(-1)).toMatchObject({ state: "sealed" });
+    // The token and its policy came back with the unseal (an unknown token would be a 401).
+    await vi.waitFor(async () => expect([await sign(KEYS[0]!, apiToken), await sign(KEYS[1]!, apiToken)]).toEqual([200, 403]), { timeout: 10_000, interval: 250 });
+    const [item] = (await scan("strongroom-vault-state")).filter((i) => i["pk"]!.S === "auth-state");
+    const body = JSON.parse((JSON.parse(item!["state"]!.S!) as { body: string }).body) as { tokens: { name: string; hmac: string }[] };
+    expect(body.tokens.map((t) => t.name)).toEqual(["validator client"]);
+    expect(item!["state"]!.S).not.toContain(apiToken.slice(3));
   });
 
   test("one KMS key disabled still unseals (2 of 3); two disabled stay sealed and /healthcheck and operator status say why", async () => {
@@ -158,8 +189,10 @@ describe("the vault in the split system", () => {
 
   test("seal: signing is refused at once; a wrong passphrase is refused; alice's passphrase and bob's token unseal it and the keys sign", async () => {
     const sealed = await operator("operator", "seal");
-    expect(sealed.json).toMatchObject({ state: "sealed", keys: { loaded: 0 } });
+    expect(sealed.json).toMatchObject({ state: "sealed", keys: { loaded: 0 }, tokens: { available: false, reason: "the vault is sealed" } });
     for (const key of KEYS) expect(await sign(key)).toBe(503);
+    // Tokens are kept under the vault: none works while it is sealed (the administrator, configuration, does).
+    expect(await sign(KEYS[0]!, apiToken)).toBe(401);
 
     const wrong = await operator("operator", "unseal", "--operator=carol", `--passphrase=file:${secretFile("wrong", PASSPHRASES.wrong)}`);
     expect(wrong.code).toBe(1);
@@ -172,6 +205,7 @@ describe("the vault in the split system", () => {
     expect(bob.json).toEqual({ received: 2, threshold: 2, state: "unsealed" });
     await waitUntilSigning();
     expect(sim.logLines("enclave.log", "vault unsealed").at(-1)).toMatchObject({ via: "operators" });
+    await vi.waitFor(async () => expect(await sign(KEYS[0]!, apiToken)).toBe(200), { timeout: 10_000, interval: 250 });
   });
 
   test("a corrupted ciphertext in DynamoDB keeps only that key out, with a logged reason", async () => {
@@ -200,7 +234,7 @@ describe("boundary audit, extended to the vault", () => {
   const secrets: { what: string; bytes: Buffer }[] = [];
 
   beforeAll(async () => {
-    const [state] = await scan("strongroom-vault-state");
+    const state = (await scan("strongroom-vault-state")).find((item) => item["pk"]!.S === "signer-state");
     vault = parseVaultState((JSON.parse(state!["state"]!.S!) as { vault: unknown }).vault);
     const items = [...(await scan("strongroom-vault-keys")), ...(await scan("strongroom-vault-state"))];
     dynamoDump = Buffer.concat(items.flatMap((item) => Object.values(item).map((value) => (value.B !== undefined ? Buffer.from(value.B) : Buffer.from(value.S ?? value.N ?? "")))));
@@ -223,6 +257,7 @@ describe("boundary audit, extended to the vault", () => {
     secrets.push({ what: "bob's slot secret", bytes: BOB_SLOT });
     secrets.push({ what: "bob's HMAC-SHA1 response", bytes: createHmac("sha1", BOB_SLOT).update(Buffer.from((bobChallenge as { kdf: { challenge: string } }).kdf.challenge, "hex")).digest() });
     secrets.push({ what: "administrator token", bytes: Buffer.from(sim.adminToken) });
+    secrets.push({ what: "token made through the API", bytes: Buffer.from(apiToken) });
 
     expect(await sim.stop()).toBe(0);
     const streams = readAuditRecording(auditFile);

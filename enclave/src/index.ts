@@ -4,7 +4,7 @@ export type { KeyInfo } from "./keys/registry.ts";
 export { canonicalPublicKey, publicKeyBytes } from "./keys/public-key.ts";
 export type { AdmissionLimits } from "./pipeline/admission.ts";
 export { DEFAULT_HTTP_TIMEOUTS, type HttpTimeouts } from "./api.ts";
-export { TokenStore, AuthConfigError, CONFIGURED_ADMINISTRATOR_ID, SCOPES, MIN_SERVER_SECRET_BYTES, writeFileAtomic, type CreatedToken, type Scope } from "./auth/index.ts";
+export { TokenStore, AuthConfigError, AuthUnavailableError, type AuthStateBackend, type AuthStateDocument, type StoreOptions, CONFIGURED_ADMINISTRATOR_ID, SCOPES, MIN_SERVER_SECRET_BYTES, writeFileAtomic, type CreatedToken, type Scope } from "./auth/index.ts";
 export { createMetricsServer } from "./routes/metrics.ts";
 export { listen } from "./http/listen.ts";
 export { readBody } from "./http/body.ts";

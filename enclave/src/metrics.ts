@@ -58,7 +58,7 @@ export class SignerMetrics {
 
   readonly authRefusals = new Counter({
     name: "strongroom_auth_refusals_total",
-    help: "Requests refused by authentication (401: missing, malformed, unknown, expired, policy_gone) or by policy (403: forbidden)",
+    help: "Requests refused by authentication (401: missing, malformed, unknown, expired, policy_gone, unavailable while the vault is sealed) or by policy (403: forbidden)",
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });

@@ -161,7 +161,7 @@ export async function startSigner(options: SignerOptions): Promise<RunningSigner
     return status;
   });
 
-  const sealedKeys = options.vault && new SealedKeys({ ...options.vault, keys, log });
+  const sealedKeys = options.vault && new SealedKeys({ ...options.vault, keys, log, tokens: options.auth });
   if (sealedKeys !== undefined) metrics.watchVault(() => sealedKeys.vault.state, () => sealedKeys.progress().failed);
   const ctx: SignerContext = {
     network: options.network,

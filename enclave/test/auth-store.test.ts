@@ -33,16 +33,16 @@ const bearer = (token: string) => `Bearer ${token}`;
 const basic = (user: string, token: string) => `Basic ${Buffer.from(`${user}:${token}`).toString("base64")}`;
 const okId = (auth: Authentication) => (auth.kind === "ok" ? auth.tokenId : `not ok: ${JSON.stringify(auth)}`);
 
-function fresh(): TokenStore {
+async function fresh(): Promise<TokenStore> {
   const store = TokenStore.open(path, secret);
-  store.putPolicy(signer);
+  await store.putPolicy(signer);
   return store;
 }
 
 describe("tokens", () => {
-  test("authenticate by Bearer and by Basic (any username), and evaluate with the token's policies", () => {
-    const store = fresh();
-    const { id, token } = text(store.createToken("validator client", ["signer"]));
+  test("authenticate by Bearer and by Basic (any username), and evaluate with the token's policies", async () => {
+    const store = await fresh();
+    const { id, token } = text(await store.createToken("validator client", ["signer"]));
     expect(token).toMatch(/^sr_[A-Za-z0-9_-]{43}$/);
     expect(id).toMatch(/^tok_[0-9a-f]{16}$/);
     for (const header of [bearer(token), basic("vc", token), basic("", token)]) {
@@ -56,9 +56,9 @@ describe("tokens", () => {
     }
   });
 
-  test("missing, malformed, unknown and wrong-but-well-formed tokens are refused", () => {
-    const store = fresh();
-    const { token } = text(store.createToken("vc", ["signer"]));
+  test("missing, malformed, unknown and wrong-but-well-formed tokens are refused", async () => {
+    const store = await fresh();
+    const { token } = text(await store.createToken("vc", ["signer"]));
     expect(store.authenticate(undefined, new Date())).toEqual({ kind: "missing" });
     expect(store.authenticate("Bearer nope", new Date())).toEqual({ kind: "invalid", code: "malformed", reason: "credentials are not a strongroom token" });
     expect(store.authenticate(`Token ${token}`, new Date())).toMatchObject({ kind: "invalid", code: "malformed", reason: expect.stringMatching(/scheme/) });
@@ -70,45 +70,45 @@ describe("tokens", () => {
     expect(store.authenticate(basic("u", wrong), new Date())).toEqual({ kind: "invalid", code: "unknown", reason: "unknown token" });
     // A token of another store (another server secret) is unknown here.
     const other = TokenStore.open(join(dir, "other.json"), new Uint8Array(randomBytes(32)));
-    other.putPolicy(signer);
-    expect(store.authenticate(bearer(text(other.createToken("x", ["signer"])).token), new Date())).toEqual({ kind: "invalid", code: "unknown", reason: "unknown token" });
+    await other.putPolicy(signer);
+    expect(store.authenticate(bearer(text(await other.createToken("x", ["signer"])).token), new Date())).toEqual({ kind: "invalid", code: "unknown", reason: "unknown token" });
   });
 
-  test("expiry: accepted before, refused at and after", () => {
-    const store = fresh();
+  test("expiry: accepted before, refused at and after", async () => {
+    const store = await fresh();
     const expiresAt = new Date(Date.now() + 60_000);
-    const { id, token } = text(store.createToken("short", ["signer"], expiresAt));
+    const { id, token } = text(await store.createToken("short", ["signer"], expiresAt));
     expect(okId(store.authenticate(bearer(token), new Date(expiresAt.getTime() - 1)))).toBe(id);
     expect(store.authenticate(bearer(token), expiresAt)).toEqual({ kind: "invalid", code: "expired", reason: "token expired" });
     expect(store.authenticate(bearer(token), new Date(expiresAt.getTime() + 86_400_000))).toEqual({ kind: "invalid", code: "expired", reason: "token expired" });
     expect(store.listTokens().find((t) => t.id === id)?.expiresAt).toEqual(expiresAt);
-    expect(() => store.createToken("past", ["signer"], new Date(Date.now() - 1))).toThrow(/already past/);
+    await expect(store.createToken("past", ["signer"], new Date(Date.now() - 1))).rejects.toThrow(/already past/);
   });
 
-  test("creating a token needs existing policies and a sane name", () => {
-    const store = fresh();
-    expect(() => text(store.createToken("x", ["nosuch"]))).toThrow(/no policy named "nosuch"/);
-    expect(() => text(store.createToken("x", []))).toThrow(/non-empty list of policy names/);
-    expect(() => text(store.createToken("", ["signer"]))).toThrow(AuthConfigError);
-    expect(() => text(store.createToken("a\nb", ["signer"]))).toThrow(/control characters/);
+  test("creating a token needs existing policies and a sane name", async () => {
+    const store = await fresh();
+    await expect(store.createToken("x", ["nosuch"])).rejects.toThrow(/no policy named "nosuch"/);
+    await expect(store.createToken("x", [])).rejects.toThrow(/non-empty list of policy names/);
+    await expect(store.createToken("", ["signer"])).rejects.toThrow(AuthConfigError);
+    await expect(store.createToken("a\nb", ["signer"])).rejects.toThrow(/control characters/);
     expect(store.listTokens()).toEqual([]);
   });
 
-  test("listTokens shows no secret", () => {
-    const store = fresh();
-    const { id, token } = text(store.createToken("vc", ["signer"]));
+  test("listTokens shows no secret", async () => {
+    const store = await fresh();
+    const { id, token } = text(await store.createToken("vc", ["signer"]));
     const listed = store.listTokens();
     expect(listed).toEqual([{ id, name: "vc", policies: ["signer"], createdAt: expect.any(Date) }]);
     expect(JSON.stringify(listed)).not.toContain(token.slice(3));
   });
 
-  test("the server secret must be at least 32 bytes", () => {
+  test("the server secret must be at least 32 bytes", async () => {
     expect(() => TokenStore.open(path, new Uint8Array(16))).toThrow(/at least 32 bytes/);
   });
 
-  test("the hot path is cheap", () => {
-    const store = fresh();
-    const { token } = text(store.createToken("vc", ["signer"]));
+  test("the hot path is cheap", async () => {
+    const store = await fresh();
+    const { token } = text(await store.createToken("vc", ["signer"]));
     const header = bearer(token);
     const now = new Date();
     const started = performance.now();
@@ -118,37 +118,37 @@ describe("tokens", () => {
 });
 
 describe("policies in the store", () => {
-  test("a changed policy applies to its tokens at once; one in use cannot be deleted", () => {
-    const store = fresh();
-    const { id, token } = text(store.createToken("vc", ["signer"]));
+  test("a changed policy applies to its tokens at once; one in use cannot be deleted", async () => {
+    const store = await fresh();
+    const { id, token } = text(await store.createToken("vc", ["signer"]));
     const req = { scope: "sign", publicKey: K1, operation: "BLOCK_V2", sourceAddress: "10.1.1.1" } as const;
     const policiesOf = () => {
       const auth = store.authenticate(bearer(token), new Date());
       return auth.kind === "ok" ? auth.policies : [];
     };
     expect(evaluate(policiesOf(), req).allowed).toBe(true);
-    store.putPolicy({ ...signer, rules: [...signer.rules, { effect: "deny", scopes: "*", keys: "*", operations: ["BLOCK_V2"], cidrs: "*" }] });
+    await store.putPolicy({ ...signer, rules: [...signer.rules, { effect: "deny", scopes: "*", keys: "*", operations: ["BLOCK_V2"], cidrs: "*" }] });
     expect(evaluate(policiesOf(), req).allowed).toBe(false);
-    expect(() => store.deletePolicy("signer")).toThrow(new RegExp(`policy "signer" is used by token ${id}; revoke them first`));
-    expect(store.revokeToken(id)).toBe(true);
-    expect(store.deletePolicy("signer")).toBe(true);
-    expect(store.deletePolicy("signer")).toBe(false);
+    await expect(store.deletePolicy("signer")).rejects.toThrow(new RegExp(`policy "signer" is used by token ${id}; revoke them first`));
+    expect(await store.revokeToken(id)).toBe(true);
+    expect(await store.deletePolicy("signer")).toBe(true);
+    expect(await store.deletePolicy("signer")).toBe(false);
     expect(store.listPolicies()).toEqual([]);
   });
 
-  test("an invalid policy is refused and nothing changes", () => {
-    const store = fresh();
+  test("an invalid policy is refused and nothing changes", async () => {
+    const store = await fresh();
     const before = readFileSync(path, "utf8");
-    expect(() => store.putPolicy({ name: "signer", rules: [{ effect: "allow" }] })).toThrow(/rules\[0\].scopes: missing/);
+    await expect(store.putPolicy({ name: "signer", rules: [{ effect: "allow" }] })).rejects.toThrow(/rules\[0\].scopes: missing/);
     expect(readFileSync(path, "utf8")).toBe(before);
     expect(store.getPolicy("signer")?.rules).toHaveLength(1);
   });
 
-  test("an `unauthenticated` policy, set only by configuration, serves requests without credentials, never wrong ones", () => {
+  test("an `unauthenticated` policy, set only by configuration, serves requests without credentials, never wrong ones", async () => {
     const loopback = [{ effect: "allow", scopes: "*", keys: "*", operations: "*", cidrs: ["127.0.0.0/8", "::1"] }];
-    expect(fresh().authenticate(undefined, new Date())).toEqual({ kind: "missing" });
+    expect((await fresh()).authenticate(undefined, new Date())).toEqual({ kind: "missing" });
     // Not through the store: removing it from the configuration must turn it off.
-    expect(() => fresh().putPolicy({ name: UNAUTHENTICATED_POLICY, rules: loopback })).toThrow(/set only by configuration/);
+    await expect((await fresh()).putPolicy({ name: UNAUTHENTICATED_POLICY, rules: loopback })).rejects.toThrow(/set only by configuration/);
     expect(() => TokenStore.open(path, secret, { unauthenticated: [{ effect: "allow" }] })).toThrow(/unauthenticated policy.*rules\[0\]\.scopes: missing/);
     const store = TokenStore.open(path, secret, { unauthenticated: { rules: loopback } });
     expect(store.listPolicies().map((p) => p.name)).toEqual(["signer"]);
@@ -163,9 +163,9 @@ describe("policies in the store", () => {
 });
 
 describe("state file", () => {
-  test("is created at once with mode 0600, holds only HMACs, and leaves no temp files", () => {
-    const store = fresh();
-    const created = [text(store.createToken("a", ["signer"])), text(store.createToken("b", ["signer"]))];
+  test("is created at once with mode 0600, holds only HMACs, and leaves no temp files", async () => {
+    const store = await fresh();
+    const created = [text(await store.createToken("a", ["signer"])), text(await store.createToken("b", ["signer"]))];
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir)).toEqual(["auth.json"]);
     const file = readFileSync(path, "utf8");
@@ -192,40 +192,40 @@ describe("state file", () => {
     expect(Object.keys(state.tokens[0]).sort()).toEqual(["createdAt", "hmac", "id", "name", "policies"]);
   });
 
-  test("every write replaces the file by rename, never rewriting it in place", () => {
-    const store = fresh();
+  test("every write replaces the file by rename, never rewriting it in place", async () => {
+    const store = await fresh();
     // A second name for the current file: an in-place rewrite would change what it shows; a rename leaves it be.
     const before = readFileSync(path, "utf8");
     linkSync(path, join(dir, "old-link"));
-    const { id } = text(store.createToken("a", ["signer"]));
+    const { id } = text(await store.createToken("a", ["signer"]));
     expect(readFileSync(join(dir, "old-link"), "utf8")).toBe(before);
     expect(readFileSync(path, "utf8")).not.toBe(before);
     expect(statSync(path).ino).not.toBe(statSync(join(dir, "old-link")).ino);
     rmSync(join(dir, "old-link"));
     const middle = readFileSync(path, "utf8");
     linkSync(path, join(dir, "old-link"));
-    store.revokeToken(id);
+    await store.revokeToken(id);
     expect(readFileSync(join(dir, "old-link"), "utf8")).toBe(middle);
     expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 
-  test("a failed write leaves memory as it was and throws", () => {
+  test("a failed write leaves memory as it was and throws", async () => {
     const sub = join(dir, "sub");
     mkdirSync(sub);
     const store = TokenStore.open(join(sub, "auth.json"), secret);
-    store.putPolicy(signer);
+    await store.putPolicy(signer);
     rmSync(sub, { recursive: true }); // the next write cannot happen, root or not
-    expect(() => text(store.createToken("a", ["signer"]))).toThrow(/ENOENT/);
+    await expect(store.createToken("a", ["signer"])).rejects.toThrow(/ENOENT/);
     expect(store.listTokens()).toEqual([]);
-    expect(() => store.putPolicy({ name: "other", rules: [] })).toThrow(/ENOENT/);
+    await expect(store.putPolicy({ name: "other", rules: [] })).rejects.toThrow(/ENOENT/);
     expect(store.listPolicies().map((p) => p.name)).toEqual(["signer"]);
   });
 
-  test("survives reopening: tokens, policies and expiries are kept", () => {
-    const first = fresh();
+  test("survives reopening: tokens, policies and expiries are kept", async () => {
+    const first = await fresh();
     const expiresAt = new Date(Date.now() + 3_600_000);
-    const a = text(first.createToken("a", ["signer"], expiresAt));
-    const b = text(first.createToken("b", ["signer"]));
+    const a = text(await first.createToken("a", ["signer"], expiresAt));
+    const b = text(await first.createToken("b", ["signer"]));
     const reopened = TokenStore.open(path, secret);
     expect(reopened.listTokens()).toEqual(first.listTokens());
     expect(reopened.listPolicies()).toEqual(first.listPolicies());
@@ -234,36 +234,36 @@ describe("state file", () => {
     expect(reopened.authenticate(bearer(a.token), expiresAt)).toEqual({ kind: "invalid", code: "expired", reason: "token expired" });
   });
 
-  test("revocation is immediate and persisted", () => {
-    const store = fresh();
-    const a = text(store.createToken("a", ["signer"]));
-    const b = text(store.createToken("b", ["signer"]));
-    expect(store.revokeToken(a.id)).toBe(true);
+  test("revocation is immediate and persisted", async () => {
+    const store = await fresh();
+    const a = text(await store.createToken("a", ["signer"]));
+    const b = text(await store.createToken("b", ["signer"]));
+    expect(await store.revokeToken(a.id)).toBe(true);
     expect(store.authenticate(bearer(a.token), new Date())).toEqual({ kind: "invalid", code: "unknown", reason: "unknown token" });
     expect(okId(store.authenticate(bearer(b.token), new Date()))).toBe(b.id);
-    expect(store.revokeToken(a.id)).toBe(false);
+    expect(await store.revokeToken(a.id)).toBe(false);
     const reopened = TokenStore.open(path, secret);
     expect(reopened.authenticate(bearer(a.token), new Date())).toEqual({ kind: "invalid", code: "unknown", reason: "unknown token" });
     expect(reopened.listTokens().map((t) => t.id)).toEqual([b.id]);
   });
 
-  test("a different server secret is reported on load", () => {
-    text(fresh().createToken("a", ["signer"]));
+  test("a different server secret is reported on load", async () => {
+    text(await (await fresh()).createToken("a", ["signer"]));
     expect(() => TokenStore.open(path, new Uint8Array(randomBytes(32)))).toThrow(/written with a different server secret/);
   });
 
-  test("a file readable by others is refused", () => {
-    fresh();
+  test("a file readable by others is refused", async () => {
+    await fresh();
     chmodSync(path, 0o644);
     expect(() => TokenStore.open(path, secret)).toThrow(/mode 644\); it must be 0600/);
   });
 
   describe("a malformed file is refused with a message naming the problem", () => {
     /** A valid state with two tokens, as JSON, to be spoiled. */
-    const valid = () => {
-      const store = fresh();
-      text(store.createToken("a", ["signer"]));
-      text(store.createToken("b", ["signer"]));
+    const valid = async () => {
+      const store = await fresh();
+      text(await store.createToken("a", ["signer"]));
+      text(await store.createToken("b", ["signer"]));
       return JSON.parse(readFileSync(path, "utf8"));
     };
     const cases: Array<[string, (s: any) => unknown, RegExp]> = [
@@ -287,8 +287,8 @@ describe("state file", () => {
       ["bad expiry", (s) => ((s.tokens[0].expiresAt = 5), s), /tokens\[0\].expiresAt: not an ISO-8601/],
       ["a token secret field", (s) => ((s.tokens[0].token = "sr_x"), s), /tokens\[0\]: unknown field "token"/],
     ];
-    test.each(cases)("%s", (_name, spoil, message) => {
-      const spoiled = spoil(valid());
+    test.each(cases)("%s", async (_name, spoil, message) => {
+      const spoiled = spoil(await valid());
       writeFileSync(path, typeof spoiled === "string" ? spoiled : JSON.stringify(spoiled), { mode: 0o600 });
       let error: unknown;
       try {
@@ -304,9 +304,9 @@ describe("state file", () => {
 });
 
 describe("bootstrap", () => {
-  test("an admin token is created once on an empty state, and never again", () => {
+  test("an admin token is created once on an empty state, and never again", async () => {
     const store = TokenStore.open(path, secret);
-    const boot = textOf(store.bootstrapIfEmpty());
+    const boot = textOf(await store.bootstrapIfEmpty());
     expect(boot).toBeDefined();
     if (boot === undefined) return;
     expect(boot.token).toMatch(/^sr_[A-Za-z0-9_-]{43}$/);
@@ -318,19 +318,19 @@ describe("bootstrap", () => {
     expect(evaluate(auth.policies, { scope: "manage", sourceAddress: "203.0.113.9" }).allowed).toBe(true);
     expect(evaluate(auth.policies, { scope: "sign", publicKey: K1, operation: "DEPOSIT", sourceAddress: "2001:db8::1" }).allowed).toBe(true);
 
-    expect(store.bootstrapIfEmpty()).toBeUndefined();
-    expect(TokenStore.open(path, secret).bootstrapIfEmpty()).toBeUndefined();
+    expect(await store.bootstrapIfEmpty()).toBeUndefined();
+    expect(await TokenStore.open(path, secret).bootstrapIfEmpty()).toBeUndefined();
     // Even with every token revoked and the admin policy gone, no second bootstrap.
-    store.revokeToken(boot.id);
-    store.deletePolicy(BOOTSTRAP_POLICY);
+    await store.revokeToken(boot.id);
+    await store.deletePolicy(BOOTSTRAP_POLICY);
     expect(store.listTokens()).toEqual([]);
     expect(store.listPolicies()).toEqual([]);
-    expect(TokenStore.open(path, secret).bootstrapIfEmpty()).toBeUndefined();
+    expect(await TokenStore.open(path, secret).bootstrapIfEmpty()).toBeUndefined();
   });
 
-  test("a state that already has policies or tokens is not bootstrapped", () => {
-    const store = fresh();
-    expect(store.bootstrapIfEmpty()).toBeUndefined();
+  test("a state that already has policies or tokens is not bootstrapped", async () => {
+    const store = await fresh();
+    expect(await store.bootstrapIfEmpty()).toBeUndefined();
     expect(store.listTokens()).toEqual([]);
   });
 });

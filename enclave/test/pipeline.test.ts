@@ -88,8 +88,8 @@ test("after seal-on-canary, an operator with scope manage resumes signing; signi
 
 test("only requests that pass authentication reach the canary: a stranger cannot stop signing, a stolen token probing can", async () => {
   const auth = openTestAuth(null);
-  auth.putPolicy({ name: "k0", rules: [{ effect: "allow", scopes: ["sign"], keys: [publicKey(0)], operations: "*", cidrs: "*" }] });
-  const token = auth.createToken("vc", ["k0"]).token.toString("ascii");
+  await auth.putPolicy({ name: "k0", rules: [{ effect: "allow", scopes: ["sign"], keys: [publicKey(0)], operations: "*", cidrs: "*" }] });
+  const token = (await auth.createToken("vc", ["k0"])).token.toString("ascii");
   signer = await startTestSigner({ interopKeys: 2, canaryKeys: [publicKey(1)], sealOnCanary: true, auth });
   const signAs = (key: string, headers: Record<string, string>) =>
     fetch(`${signer!.url}/api/v1/eth2/sign/${key}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(randaoBody(370000)) });

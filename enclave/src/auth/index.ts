@@ -28,15 +28,20 @@
  *
  * Use
  *   const store = TokenStore.open(path, serverSecret, { unauthenticated }); // creates or loads
- *   const boot = store.bootstrapIfEmpty();                // show boot.token (bytes) once, never log
+ *   // or TokenStore.inMemory(secret, …), or TokenStore.detached(reason, …) then
+ *   // attach(secret, backend, where) / detach(reason) (an enclave's vault)
+ *   const boot = await store.bootstrapIfEmpty();          // show boot.token (bytes) once, never log
  *   const auth = store.authenticate(req.headers.authorization, new Date());
  *   // "ok" | "anonymous" → evaluate(auth.policies, { scope, publicKey, operation, sourceAddress })
  *   // "missing" | "invalid" → 401; evaluate(...).allowed === false → 403
  *   // store.reauthenticate(tokenId) re-checks a token accepted earlier on a connection.
  *
- *   TokenStore: createToken(name, policyNames, expiresAt?) → { id, token: bytes } (shown once),
- *   listTokens(), revokeToken(id), putPolicy(json), deletePolicy(name) (refused
- *   while a token uses it), listPolicies(), getPolicy(name).
+ *   TokenStore: await createToken(name, policyNames, expiresAt?) → { id, token: bytes } (shown once),
+ *   listTokens(), await revokeToken(id), await putPolicy(json), await deletePolicy(name)
+ *   (refused while a token uses it), listPolicies(), getPolicy(name). Changes
+ *   run one at a time; with a shared backend a change that lost a race is
+ *   applied again to the winner's state. A detached store throws
+ *   AuthUnavailableError from these and answers "unavailable" to tokens.
  *
  * State file (JSON, mode 0600, written by temp file + fsync + rename + dir fsync):
  *   { format: "strongroom-auth-state", version: 1, secretCheck, bootstrapped,
@@ -76,6 +81,7 @@ export {
 } from "./token.ts";
 export {
   TokenStore,
+  AuthUnavailableError,
   writeFileAtomic,
   STATE_FORMAT,
   STATE_VERSION,
@@ -88,4 +94,6 @@ export {
   type InvalidCredentials,
   type StoreOptions,
   type Authentication,
+  type AuthStateBackend,
+  type AuthStateDocument,
 } from "./store.ts";

@@ -29,7 +29,7 @@ export interface CreatedToken {
 }
 
 /** Why credentials were refused, as counted in metrics. */
-export type InvalidCredentials = "malformed" | "unknown" | "expired" | "policy_gone";
+export type InvalidCredentials = "malformed" | "unknown" | "expired" | "policy_gone" | "unavailable";
 
 export type Authentication =
   | { readonly kind: "ok"; readonly tokenId: string; readonly policies: readonly Policy[] }
@@ -137,32 +137,114 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   }
 }
 
+/** The persisted form of the tokens and policies (the state file's JSON, or the body of the shared state). */
+export interface AuthStateDocument {
+  readonly format: typeof STATE_FORMAT;
+  readonly version: typeof STATE_VERSION;
+  readonly secretCheck: string;
+  readonly bootstrapped: boolean;
+  readonly policies: readonly Policy[];
+  readonly tokens: readonly { id: string; name: string; hmac: string; policies: readonly string[]; createdAt: string; expiresAt?: string }[];
+}
+
 /**
- * Tokens and policies, kept in memory and persisted to a state file that
- * holds only HMAC-SHA256(server secret, token) of each token. All changes are
- * synchronous and written before they return (management is rare; the
- * signing hot path — authenticate — never touches the disk).
+ * Where a store keeps its state. `save` writes a document in place of the
+ * one last loaded or saved, and answers false when another writer changed
+ * it since; the store then loads the current one and applies its change
+ * again. A backend with one writer (a file, memory) always answers true.
+ */
+export interface AuthStateBackend {
+  /** The stored document (any JSON; the store checks it), or undefined when there is none yet. */
+  load(): Promise<unknown>;
+  save(document: AuthStateDocument): Promise<boolean>;
+}
+
+/** The tokens and policies cannot be used now (sealed with the vault): requests with tokens get 401, management 503. */
+export class AuthUnavailableError extends Error {
+  override name = "AuthUnavailableError";
+}
+
+/** The state file as a backend: written atomically, one writer. */
+function fileBackend(path: string): AuthStateBackend {
+  return {
+    load: () => Promise.resolve(readStateFile(path)),
+    save: (document) => {
+      writeFileAtomic(path, `${JSON.stringify(document, null, 2)}\n`);
+      return Promise.resolve(true);
+    },
+  };
+}
+
+/** Memory only: an enclave without a vault has nowhere to keep tokens; they last until it stops. */
+const MEMORY_BACKEND: AuthStateBackend = { load: () => Promise.resolve(undefined), save: () => Promise.resolve(true) };
+
+/** The state file's JSON, or undefined when there is no file. Throws AuthConfigError when it is unusable. */
+function readStateFile(statePath: string): unknown {
+  let stat;
+  try {
+    stat = lstatSync(statePath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  const where = `auth state file ${statePath}`;
+  if (!stat.isFile()) throw new AuthConfigError(`${where}: not a regular file`);
+  if ((stat.mode & 0o077) !== 0) {
+    throw new AuthConfigError(`${where}: readable or writable by group or others (mode ${(stat.mode & 0o777).toString(8)}); it must be 0600`);
+  }
+  if (stat.size > MAX_STATE_BYTES) throw new AuthConfigError(`${where}: larger than ${MAX_STATE_BYTES} bytes`);
+  try {
+    return JSON.parse(readFileSync(statePath, "utf8"));
+  } catch (error) {
+    throw new AuthConfigError(`${where}: not valid JSON (${(error as Error).message})`);
+  }
+}
+
+/** Tokens and policies in memory, indexed for authentication. */
+interface AuthState {
+  bootstrapped: boolean;
+  readonly policies: Map<string, Policy>;
+  readonly byHmac: Map<string, TokenRecord>;
+  readonly byId: Map<string, TokenRecord>;
+}
+
+const emptyState = (): AuthState => ({ bootstrapped: false, policies: new Map(), byHmac: new Map(), byId: new Map() });
+
+/** What a store needs to hold tokens: the HMAC key and where the state lives. */
+interface Attachment {
+  readonly key: KeyObject;
+  readonly secretCheck: string;
+  readonly backend: AuthStateBackend;
+  readonly where: string;
+}
+
+/**
+ * Tokens and policies, kept in memory and persisted through a backend (a
+ * state file, memory, or the vault's shared state) that holds only
+ * HMAC-SHA256(server secret, token) of each token. Changes are written
+ * before they return, one at a time (management is rare; the signing hot
+ * path — authenticate — never waits on storage).
+ *
+ * A store may be detached: it has no server secret and no tokens, and only
+ * the configured administrator and the unauthenticated policy work. An
+ * enclave's store is detached while its vault is sealed.
  */
 export class TokenStore {
-  readonly #path: string;
-  readonly #key: KeyObject;
-  readonly #secretCheck: string;
   readonly #now: () => Date;
-  readonly #policies = new Map<string, Policy>();
-  readonly #byHmac = new Map<string, TokenRecord>();
-  readonly #byId = new Map<string, TokenRecord>();
   readonly #anonymous: readonly Policy[] | undefined;
   readonly #administrator: { readonly sha256: Buffer; readonly policies: readonly Policy[] } | undefined;
-  #bootstrapped = false;
+  #attachment: Attachment | undefined;
+  #detachedBecause: string;
+  #state: AuthState = emptyState();
+  /** Changes and reloads run one at a time, in order. */
+  #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(path: string, key: KeyObject, options: StoreOptions) {
-    this.#path = path;
-    this.#key = key;
+  private constructor(options: StoreOptions, detachedBecause: string) {
     this.#now = options.now ?? (() => new Date());
     this.#anonymous = options.unauthenticated === undefined ? undefined : [parseUnauthenticated(options.unauthenticated)];
     if (options.administratorSha256 !== undefined && options.administratorSha256.length !== 32) throw new AuthConfigError("the administrator token's SHA-256 must be 32 bytes");
     this.#administrator = options.administratorSha256 && { sha256: Buffer.from(options.administratorSha256), policies: [allowEverything(BOOTSTRAP_POLICY)] };
-    this.#secretCheck = createHmac("sha256", key).update(SECRET_CHECK_INPUT).digest("hex");
+    this.#detachedBecause = detachedBecause;
   }
 
   /**
@@ -172,148 +254,115 @@ export class TokenStore {
    * the problem when the file is unusable.
    */
   static open(statePath: string, serverSecret: Uint8Array, options: StoreOptions = {}): TokenStore {
-    if (!(serverSecret instanceof Uint8Array) || serverSecret.length < MIN_SERVER_SECRET_BYTES) {
-      throw new AuthConfigError(`the server secret must be at least ${MIN_SERVER_SECRET_BYTES} bytes`);
-    }
-    const store = new TokenStore(statePath, createSecretKey(serverSecret), options);
-    let stat;
-    try {
-      stat = lstatSync(statePath);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    }
-    if (stat === undefined) {
-      store.#persist();
-      return store;
-    }
-    const where = `auth state file ${statePath}`;
-    if (!stat.isFile()) throw new AuthConfigError(`${where}: not a regular file`);
-    if ((stat.mode & 0o077) !== 0) {
-      throw new AuthConfigError(`${where}: readable or writable by group or others (mode ${(stat.mode & 0o777).toString(8)}); it must be 0600`);
-    }
-    if (stat.size > MAX_STATE_BYTES) throw new AuthConfigError(`${where}: larger than ${MAX_STATE_BYTES} bytes`);
-    let json: unknown;
-    try {
-      json = JSON.parse(readFileSync(statePath, "utf8"));
-    } catch (error) {
-      throw new AuthConfigError(`${where}: not valid JSON (${(error as Error).message})`);
-    }
-    store.#load(json, where);
+    const store = new TokenStore(options, "");
+    const attachment = attachmentOf(serverSecret, fileBackend(statePath), `auth state file ${statePath}`);
+    const json = readStateFile(statePath);
+    if (json === undefined) writeFileAtomic(statePath, `${JSON.stringify(documentOf(emptyState(), attachment.secretCheck), null, 2)}\n`);
+    else store.#state = parseState(json, attachment);
+    store.#attachment = attachment;
     return store;
   }
 
-  #load(json: unknown, where: string): void {
-    if (typeof json !== "object" || json === null || Array.isArray(json)) throw new AuthConfigError(`${where}: not a JSON object`);
-    const state = json as Record<string, unknown>;
-    if (state["format"] !== STATE_FORMAT) throw new AuthConfigError(`${where}: format is not "${STATE_FORMAT}"`);
-    if (state["version"] !== STATE_VERSION) throw new AuthConfigError(`${where}: version ${String(state["version"]).slice(0, 20)} is not supported (expected ${STATE_VERSION})`);
-    const check = state["secretCheck"];
-    if (typeof check !== "string" || !HMAC_HEX.test(check)) throw new AuthConfigError(`${where}: secretCheck is missing or not 64 hex digits`);
-    if (!timingSafeEqual(Buffer.from(check, "hex"), Buffer.from(this.#secretCheck, "hex"))) {
-      throw new AuthConfigError(`${where}: written with a different server secret; no token in it would be accepted`);
-    }
-    if (typeof state["bootstrapped"] !== "boolean") throw new AuthConfigError(`${where}: bootstrapped must be true or false`);
-    this.#bootstrapped = state["bootstrapped"];
+  /** A store kept in memory only (an enclave without a vault): tokens last until the process stops. */
+  static inMemory(serverSecret: Uint8Array, options: StoreOptions = {}): TokenStore {
+    const store = new TokenStore(options, "");
+    store.#attachment = attachmentOf(serverSecret, MEMORY_BACKEND, "the in-memory auth state");
+    return store;
+  }
 
-    const policies = state["policies"];
-    if (!Array.isArray(policies)) throw new AuthConfigError(`${where}: policies must be a list`);
-    policies.forEach((raw, i) => {
-      const policy = parseStoredPolicy(raw, `${where}: policies[${i}]`);
-      if (this.#policies.has(policy.name)) throw new AuthConfigError(`${where}: policies[${i}]: a second policy named "${policy.name}"`);
-      this.#policies.set(policy.name, policy);
+  /** A detached store (see the class comment), for example until a vault is unsealed. */
+  static detached(reason: string, options: StoreOptions = {}): TokenStore {
+    return new TokenStore(options, reason);
+  }
+
+  /**
+   * Attaches a detached store to a backend: loads the stored tokens and
+   * policies (or starts empty when there are none) under `serverSecret`.
+   * The store stays detached if loading fails (the error is thrown).
+   */
+  attach(serverSecret: Uint8Array, backend: AuthStateBackend, where: string): Promise<void> {
+    const attachment = attachmentOf(serverSecret, backend, where);
+    return this.#serially(async () => {
+      const json = await backend.load();
+      this.#state = json === undefined ? emptyState() : parseState(json, attachment);
+      this.#attachment = attachment;
     });
+  }
 
-    const tokens = state["tokens"];
-    if (!Array.isArray(tokens)) throw new AuthConfigError(`${where}: tokens must be a list`);
-    tokens.forEach((raw, i) => {
-      const at = `${where}: tokens[${i}]`;
-      if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new AuthConfigError(`${at}: not an object`);
-      const t = raw as Record<string, unknown>;
-      for (const field of Object.keys(t)) {
-        if (!["id", "name", "hmac", "policies", "createdAt", "expiresAt"].includes(field)) {
-          throw new AuthConfigError(`${at}: unknown field ${JSON.stringify(field.slice(0, 40))}`);
+  /** Forgets every token and policy and the server secret at once; only configuration keeps working. */
+  detach(reason: string): void {
+    this.#attachment = undefined;
+    this.#detachedBecause = reason;
+    this.#state = emptyState();
+  }
+
+  /** Whether tokens can be used now, and why not. */
+  availability(): { readonly attached: true } | { readonly attached: false; readonly reason: string } {
+    return this.#attachment === undefined ? { attached: false, reason: this.#detachedBecause } : { attached: true };
+  }
+
+  /**
+   * Loads the stored state again (another instance may have changed it).
+   * When the backend refuses what it finds, the state in memory stays and
+   * the error is thrown.
+   */
+  reload(): Promise<void> {
+    return this.#serially(async () => {
+      const attachment = this.#attachment;
+      if (attachment === undefined) return;
+      const json = await attachment.backend.load();
+      if (this.#attachment !== attachment) return;
+      this.#state = json === undefined ? emptyState() : parseState(json, attachment);
+    });
+  }
+
+  #serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work, work);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #attached(): Attachment {
+    if (this.#attachment === undefined) throw new AuthUnavailableError(`tokens and policies are not available: ${this.#detachedBecause}`);
+    return this.#attachment;
+  }
+
+  /**
+   * Applies a change to a copy of the state, saves it, and only then makes
+   * it current. When another writer got there first, the change is applied
+   * again to what it wrote (the change re-checks everything it depends on).
+   */
+  #commit<T>(change: (state: AuthState) => T): Promise<T> {
+    return this.#serially(async () => {
+      for (let attempt = 1; ; attempt++) {
+        const attachment = this.#attached();
+        const next = copyState(this.#state);
+        const result = change(next);
+        if (await attachment.backend.save(documentOf(next, attachment.secretCheck))) {
+          if (this.#attachment === attachment) this.#state = next;
+          return result;
         }
+        if (attempt === MAX_SAVE_ATTEMPTS) throw new Error(`${attachment.where} kept changing under this change (${attempt} attempts); try again`);
+        const json = await attachment.backend.load();
+        if (this.#attachment !== attachment) continue;
+        this.#state = json === undefined ? emptyState() : parseState(json, attachment);
       }
-      const id = t["id"];
-      if (typeof id !== "string" || !TOKEN_ID.test(id)) throw new AuthConfigError(`${at}.id: not a token id (tok_ and 16 hex digits)`);
-      if (this.#byId.has(id)) throw new AuthConfigError(`${at}.id: a second token with id ${id}`);
-      const hmac = t["hmac"];
-      if (typeof hmac !== "string" || !HMAC_HEX.test(hmac)) throw new AuthConfigError(`${at}.hmac: not 64 lower-case hex digits`);
-      if (this.#byHmac.has(hmac)) throw new AuthConfigError(`${at}.hmac: the same as that of token ${this.#byHmac.get(hmac)!.id}`);
-      const names = this.#checkPolicyNames(t["policies"], `${at}.policies`);
-      const record: TokenRecord = {
-        id,
-        name: checkTokenName(t["name"], `${at}.name`),
-        policies: names,
-        createdAt: parseDate(t["createdAt"], `${at}.createdAt`),
-        ...(t["expiresAt"] === undefined ? {} : { expiresAt: parseDate(t["expiresAt"], `${at}.expiresAt`) }),
-        hmac: Buffer.from(hmac, "hex"),
-        hmacHex: hmac,
-      };
-      this.#byId.set(id, record);
-      this.#byHmac.set(hmac, record);
     });
-    for (const field of Object.keys(state)) {
-      if (!["format", "version", "secretCheck", "bootstrapped", "policies", "tokens"].includes(field)) {
-        throw new AuthConfigError(`${where}: unknown field ${JSON.stringify(field.slice(0, 40))}`);
-      }
-    }
-  }
-
-  #checkPolicyNames(value: unknown, where: string): readonly string[] {
-    if (!Array.isArray(value) || value.length === 0) throw new AuthConfigError(`${where}: a token needs a non-empty list of policy names`);
-    for (const name of value) {
-      if (!isPolicyName(name)) throw new AuthConfigError(`${where}: ${JSON.stringify(String(name).slice(0, 80))} is not a policy name`);
-      if (!this.#policies.has(name)) throw new AuthConfigError(`${where}: no policy named "${name}"`);
-    }
-    return Object.freeze([...new Set(value as string[])]);
-  }
-
-  #mac(token: Uint8Array): Buffer {
-    return createHmac("sha256", this.#key).update(token).digest();
-  }
-
-  #persist(): void {
-    const state = {
-      format: STATE_FORMAT,
-      version: STATE_VERSION,
-      secretCheck: this.#secretCheck,
-      bootstrapped: this.#bootstrapped,
-      policies: [...this.#policies.values()],
-      tokens: [...this.#byId.values()].map((t) => ({
-        id: t.id,
-        name: t.name,
-        hmac: t.hmacHex,
-        policies: t.policies,
-        createdAt: t.createdAt.toISOString(),
-        ...(t.expiresAt === undefined ? {} : { expiresAt: t.expiresAt.toISOString() }),
-      })),
-    };
-    writeFileAtomic(this.#path, `${JSON.stringify(state, null, 2)}\n`);
-  }
-
-  /** Applies a change in memory, persists it, and undoes the change if persisting fails. */
-  #change(apply: () => void, undo: () => void): void {
-    apply();
-    try {
-      this.#persist();
-    } catch (error) {
-      undo();
-      throw error;
-    }
   }
 
   /**
    * Creates a token carrying the named policies (which must exist), with an
    * optional expiry in the future. The plaintext is returned here and only here.
    */
-  createToken(name: string, policies: readonly string[], expiresAt?: Date): CreatedToken {
-    const { record, token } = this.#mint(name, this.#checkPolicyNames(policies, "token policies"), expiresAt);
+  async createToken(name: string, policies: readonly string[], expiresAt?: Date): Promise<CreatedToken> {
+    const key = this.#attached().key;
+    const { record, token } = this.#mint(key, name, policies, expiresAt);
     try {
-      this.#change(
-        () => this.#insert(record),
-        () => this.#remove(record),
-      );
+      await this.#commit((state) => {
+        checkPolicyNames(state, policies, "token policies");
+        if (state.byId.has(record.id)) throw new Error("token id collision; try again");
+        insert(state, record);
+      });
     } catch (error) {
       token.fill(0);
       throw error;
@@ -322,8 +371,9 @@ export class TokenStore {
   }
 
   /** A new token and its record, not yet stored. */
-  #mint(name: string, policies: readonly string[], expiresAt: Date | undefined): { record: TokenRecord; token: Buffer } {
+  #mint(key: KeyObject, name: string, policies: readonly string[], expiresAt: Date | undefined): { record: TokenRecord; token: Buffer } {
     checkTokenName(name, "token name");
+    const names = checkPolicyNames(this.#state, policies, "token policies");
     const createdAt = new Date(this.#now().getTime());
     if (expiresAt !== undefined) {
       if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime()) || expiresAt.getUTCFullYear() > 9999) {
@@ -332,14 +382,11 @@ export class TokenStore {
       if (expiresAt.getTime() <= createdAt.getTime()) throw new AuthConfigError("token expiry: already past");
     }
     const token = generateToken();
-    const hmac = this.#mac(token);
-    let id: string;
-    do id = `tok_${randomBytes(8).toString("hex")}`;
-    while (this.#byId.has(id));
+    const hmac = mac(key, token);
     const record: TokenRecord = {
-      id,
+      id: `tok_${randomBytes(8).toString("hex")}`,
       name,
-      policies,
+      policies: names,
       createdAt,
       ...(expiresAt === undefined ? {} : { expiresAt: new Date(expiresAt.getTime()) }),
       hmac,
@@ -348,18 +395,9 @@ export class TokenStore {
     return { record, token };
   }
 
-  #insert(record: TokenRecord): void {
-    this.#byId.set(record.id, record);
-    this.#byHmac.set(record.hmacHex, record);
-  }
-
-  #remove(record: TokenRecord): void {
-    this.#byId.delete(record.id);
-    this.#byHmac.delete(record.hmacHex);
-  }
-
   listTokens(): TokenInfo[] {
-    return [...this.#byId.values()].map((t) => ({
+    this.#attached();
+    return [...this.#state.byId.values()].map((t) => ({
       id: t.id,
       name: t.name,
       policies: [...t.policies],
@@ -370,25 +408,31 @@ export class TokenStore {
 
   /**
    * Revokes a token at once: it is refused from this call on, even if
-   * persisting then fails (the error is thrown, the revocation stays).
-   * Returns false when there is no such token.
+   * saving then fails (the error is thrown, the revocation stays in memory
+   * until the state is loaded again). Returns false when there is no such token.
    */
-  revokeToken(id: string): boolean {
-    const record = this.#byId.get(id);
-    if (record === undefined) return false;
-    this.#remove(record);
-    this.#persist();
-    return true;
+  async revokeToken(id: string): Promise<boolean> {
+    this.#attached();
+    const record = this.#state.byId.get(id);
+    if (record !== undefined) remove(this.#state, record);
+    try {
+      return await this.#commit((state) => {
+        const stored = state.byId.get(id);
+        if (stored === undefined) return record !== undefined;
+        remove(state, stored);
+        return true;
+      });
+    } catch (error) {
+      if (record !== undefined) remove(this.#state, record);
+      throw error;
+    }
   }
 
   /** Adds or replaces a policy (validated first). Tokens using it see the change at once. */
-  putPolicy(json: unknown): Policy {
+  async putPolicy(json: unknown): Promise<Policy> {
+    this.#attached();
     const policy = parseStoredPolicy(json, "policy");
-    const previous = this.#policies.get(policy.name);
-    this.#change(
-      () => this.#policies.set(policy.name, policy),
-      () => (previous === undefined ? this.#policies.delete(policy.name) : this.#policies.set(policy.name, previous)),
-    );
+    await this.#commit((state) => state.policies.set(policy.name, policy));
     return policy;
   }
 
@@ -397,26 +441,27 @@ export class TokenStore {
    * name. A policy in use is refused (AuthConfigError naming the tokens), so
    * no token ever silently loses or changes its grants.
    */
-  deletePolicy(name: string): boolean {
-    const policy = this.#policies.get(name);
-    if (policy === undefined) return false;
-    const users = [...this.#byId.values()].filter((t) => t.policies.includes(name)).map((t) => t.id);
-    if (users.length > 0) {
-      throw new AuthConfigError(`policy "${name}" is used by token${users.length === 1 ? "" : "s"} ${users.join(", ")}; revoke them first`);
-    }
-    this.#change(
-      () => this.#policies.delete(name),
-      () => this.#policies.set(name, policy),
-    );
-    return true;
+  deletePolicy(name: string): Promise<boolean> {
+    this.#attached();
+    return this.#commit((state) => {
+      if (!state.policies.has(name)) return false;
+      const users = [...state.byId.values()].filter((t) => t.policies.includes(name)).map((t) => t.id);
+      if (users.length > 0) {
+        throw new AuthConfigError(`policy "${name}" is used by token${users.length === 1 ? "" : "s"} ${users.join(", ")}; revoke them first`);
+      }
+      state.policies.delete(name);
+      return true;
+    });
   }
 
   listPolicies(): Policy[] {
-    return [...this.#policies.values()];
+    this.#attached();
+    return [...this.#state.policies.values()];
   }
 
   getPolicy(name: string): Policy | undefined {
-    return this.#policies.get(name);
+    this.#attached();
+    return this.#state.policies.get(name);
   }
 
   /**
@@ -426,24 +471,28 @@ export class TokenStore {
    * operator's terminal once, never log it. Otherwise returns undefined — a
    * state emptied later (all tokens revoked) is not bootstrapped again.
    */
-  bootstrapIfEmpty(): CreatedToken | undefined {
-    if (this.#bootstrapped || this.#byId.size > 0 || this.#policies.size > 0) return undefined;
+  async bootstrapIfEmpty(): Promise<CreatedToken | undefined> {
+    const key = this.#attached().key;
+    const fresh = (state: AuthState) => !state.bootstrapped && state.byId.size === 0 && state.policies.size === 0;
+    if (!fresh(this.#state)) return undefined;
     const admin = allowEverything(BOOTSTRAP_POLICY);
-    const { record, token } = this.#mint(BOOTSTRAP_TOKEN_NAME, [admin.name], undefined);
+    const token = generateToken();
+    const hmac = mac(key, token);
+    const record: TokenRecord = { id: `tok_${randomBytes(8).toString("hex")}`, name: BOOTSTRAP_TOKEN_NAME, policies: [admin.name], createdAt: new Date(this.#now().getTime()), hmac, hmacHex: hmac.toString("hex") };
     // One write: the policy, the token and the flag land together or not at all.
-    this.#change(
-      () => {
-        this.#policies.set(admin.name, admin);
-        this.#insert(record);
-        this.#bootstrapped = true;
-      },
-      () => {
-        this.#policies.delete(admin.name);
-        this.#remove(record);
-        this.#bootstrapped = false;
-      },
-    );
-    return { id: record.id, token };
+    const created = await this.#commit((state) => {
+      if (!fresh(state)) return false;
+      state.policies.set(admin.name, admin);
+      insert(state, record);
+      state.bootstrapped = true;
+      return true;
+    }).catch((error: unknown) => {
+      token.fill(0);
+      throw error;
+    });
+    if (created) return { id: record.id, token };
+    token.fill(0);
+    return undefined;
   }
 
   /**
@@ -456,12 +505,14 @@ export class TokenStore {
     const parsed = readAuthorization(authorizationHeader);
     if (parsed.kind === "missing") return this.#anonymous === undefined ? { kind: "missing" } : { kind: "anonymous", policies: this.#anonymous };
     if (parsed.kind === "malformed") return { kind: "invalid", code: "malformed", reason: parsed.reason };
-    const mac = this.#mac(parsed.token);
     const administrator = this.#administrator !== undefined && timingSafeEqual(createHash("sha256").update(parsed.token).digest(), this.#administrator.sha256);
+    const attachment = this.#attachment;
+    const hmac = attachment === undefined ? undefined : mac(attachment.key, parsed.token);
     parsed.token.fill(0);
     if (administrator) return { kind: "ok", tokenId: CONFIGURED_ADMINISTRATOR_ID, policies: this.#administrator!.policies };
-    const record = this.#byHmac.get(mac.toString("hex"));
-    if (record === undefined || !timingSafeEqual(record.hmac, mac)) return { kind: "invalid", code: "unknown", reason: "unknown token" };
+    if (hmac === undefined) return { kind: "invalid", code: "unavailable", reason: `tokens cannot be checked now (${this.#detachedBecause})` };
+    const record = this.#state.byHmac.get(hmac.toString("hex"));
+    if (record === undefined || !timingSafeEqual(record.hmac, hmac)) return { kind: "invalid", code: "unknown", reason: "unknown token" };
     return this.#current(record, now);
   }
 
@@ -472,7 +523,8 @@ export class TokenStore {
    */
   reauthenticate(tokenId: string, now: Date = new Date()): Authentication {
     if (tokenId === CONFIGURED_ADMINISTRATOR_ID && this.#administrator !== undefined) return { kind: "ok", tokenId, policies: this.#administrator.policies };
-    const record = this.#byId.get(tokenId);
+    if (this.#attachment === undefined) return { kind: "invalid", code: "unavailable", reason: `tokens cannot be checked now (${this.#detachedBecause})` };
+    const record = this.#state.byId.get(tokenId);
     return record === undefined ? { kind: "invalid", code: "unknown", reason: "unknown token" } : this.#current(record, now);
   }
 
@@ -480,10 +532,124 @@ export class TokenStore {
     if (record.expiresAt !== undefined && now.getTime() >= record.expiresAt.getTime()) return { kind: "invalid", code: "expired", reason: "token expired" };
     const policies: Policy[] = [];
     for (const name of record.policies) {
-      const policy = this.#policies.get(name);
+      const policy = this.#state.policies.get(name);
       if (policy === undefined) return { kind: "invalid", code: "policy_gone", reason: `the token's policy "${name}" no longer exists` };
       policies.push(policy);
     }
     return { kind: "ok", tokenId: record.id, policies };
   }
+}
+
+const MAX_SAVE_ATTEMPTS = 5;
+
+function attachmentOf(serverSecret: Uint8Array, backend: AuthStateBackend, where: string): Attachment {
+  if (!(serverSecret instanceof Uint8Array) || serverSecret.length < MIN_SERVER_SECRET_BYTES) {
+    throw new AuthConfigError(`the server secret must be at least ${MIN_SERVER_SECRET_BYTES} bytes`);
+  }
+  const key = createSecretKey(serverSecret);
+  return { key, secretCheck: createHmac("sha256", key).update(SECRET_CHECK_INPUT).digest("hex"), backend, where };
+}
+
+function mac(key: KeyObject, token: Uint8Array): Buffer {
+  return createHmac("sha256", key).update(token).digest();
+}
+
+function insert(state: AuthState, record: TokenRecord): void {
+  state.byId.set(record.id, record);
+  state.byHmac.set(record.hmacHex, record);
+}
+
+function remove(state: AuthState, record: TokenRecord): void {
+  state.byId.delete(record.id);
+  state.byHmac.delete(record.hmacHex);
+}
+
+function copyState(state: AuthState): AuthState {
+  return { bootstrapped: state.bootstrapped, policies: new Map(state.policies), byHmac: new Map(state.byHmac), byId: new Map(state.byId) };
+}
+
+function checkPolicyNames(state: AuthState, value: unknown, where: string): readonly string[] {
+  if (!Array.isArray(value) || value.length === 0) throw new AuthConfigError(`${where}: a token needs a non-empty list of policy names`);
+  for (const name of value) {
+    if (!isPolicyName(name)) throw new AuthConfigError(`${where}: ${JSON.stringify(String(name).slice(0, 80))} is not a policy name`);
+    if (!state.policies.has(name)) throw new AuthConfigError(`${where}: no policy named "${name}"`);
+  }
+  return Object.freeze([...new Set(value as string[])]);
+}
+
+function documentOf(state: AuthState, secretCheck: string): AuthStateDocument {
+  return {
+    format: STATE_FORMAT,
+    version: STATE_VERSION,
+    secretCheck,
+    bootstrapped: state.bootstrapped,
+    policies: [...state.policies.values()],
+    tokens: [...state.byId.values()].map((t) => ({
+      id: t.id,
+      name: t.name,
+      hmac: t.hmacHex,
+      policies: t.policies,
+      createdAt: t.createdAt.toISOString(),
+      ...(t.expiresAt === undefined ? {} : { expiresAt: t.expiresAt.toISOString() }),
+    })),
+  };
+}
+
+/** Checks a stored document field by field (naming the field at fault) and indexes it. */
+function parseState(json: unknown, attachment: Attachment): AuthState {
+  const where = attachment.where;
+  if (typeof json !== "object" || json === null || Array.isArray(json)) throw new AuthConfigError(`${where}: not a JSON object`);
+  const document = json as Record<string, unknown>;
+  for (const field of Object.keys(document)) {
+    if (!["format", "version", "secretCheck", "bootstrapped", "policies", "tokens"].includes(field)) {
+      throw new AuthConfigError(`${where}: unknown field ${JSON.stringify(field.slice(0, 40))}`);
+    }
+  }
+  if (document["format"] !== STATE_FORMAT) throw new AuthConfigError(`${where}: format is not "${STATE_FORMAT}"`);
+  if (document["version"] !== STATE_VERSION) throw new AuthConfigError(`${where}: version ${String(document["version"]).slice(0, 20)} is not supported (expected ${STATE_VERSION})`);
+  const check = document["secretCheck"];
+  if (typeof check !== "string" || !HMAC_HEX.test(check)) throw new AuthConfigError(`${where}: secretCheck is missing or not 64 hex digits`);
+  if (!timingSafeEqual(Buffer.from(check, "hex"), Buffer.from(attachment.secretCheck, "hex"))) {
+    throw new AuthConfigError(`${where}: written with a different server secret; no token in it would be accepted`);
+  }
+  if (typeof document["bootstrapped"] !== "boolean") throw new AuthConfigError(`${where}: bootstrapped must be true or false`);
+  const state = emptyState();
+  state.bootstrapped = document["bootstrapped"];
+
+  const policies = document["policies"];
+  if (!Array.isArray(policies)) throw new AuthConfigError(`${where}: policies must be a list`);
+  policies.forEach((raw, i) => {
+    const policy = parseStoredPolicy(raw, `${where}: policies[${i}]`);
+    if (state.policies.has(policy.name)) throw new AuthConfigError(`${where}: policies[${i}]: a second policy named "${policy.name}"`);
+    state.policies.set(policy.name, policy);
+  });
+
+  const tokens = document["tokens"];
+  if (!Array.isArray(tokens)) throw new AuthConfigError(`${where}: tokens must be a list`);
+  tokens.forEach((raw, i) => {
+    const at = `${where}: tokens[${i}]`;
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new AuthConfigError(`${at}: not an object`);
+    const t = raw as Record<string, unknown>;
+    for (const field of Object.keys(t)) {
+      if (!["id", "name", "hmac", "policies", "createdAt", "expiresAt"].includes(field)) {
+        throw new AuthConfigError(`${at}: unknown field ${JSON.stringify(field.slice(0, 40))}`);
+      }
+    }
+    const id = t["id"];
+    if (typeof id !== "string" || !TOKEN_ID.test(id)) throw new AuthConfigError(`${at}.id: not a token id (tok_ and 16 hex digits)`);
+    if (state.byId.has(id)) throw new AuthConfigError(`${at}.id: a second token with id ${id}`);
+    const hmac = t["hmac"];
+    if (typeof hmac !== "string" || !HMAC_HEX.test(hmac)) throw new AuthConfigError(`${at}.hmac: not 64 lower-case hex digits`);
+    if (state.byHmac.has(hmac)) throw new AuthConfigError(`${at}.hmac: the same as that of token ${state.byHmac.get(hmac)!.id}`);
+    insert(state, {
+      id,
+      name: checkTokenName(t["name"], `${at}.name`),
+      policies: checkPolicyNames(state, t["policies"], `${at}.policies`),
+      createdAt: parseDate(t["createdAt"], `${at}.createdAt`),
+      ...(t["expiresAt"] === undefined ? {} : { expiresAt: parseDate(t["expiresAt"], `${at}.expiresAt`) }),
+      hmac: Buffer.from(hmac, "hex"),
+      hmacHex: hmac,
+    });
+  });
+  return state;
 }

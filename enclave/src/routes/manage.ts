@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { AuthConfigError, type Policy, type TokenInfo } from "../auth/index.ts";
+import { AuthConfigError, AuthUnavailableError, type Policy, type TokenInfo } from "../auth/index.ts";
 import { readJsonBody } from "../http/body.ts";
 import { HttpError } from "../http/errors.ts";
 import { sendJson } from "../http/respond.ts";
@@ -24,7 +24,7 @@ const tokenJson = (t: TokenInfo) => ({
 });
 
 export function handleListTokens(ctx: SignerContext, res: ServerResponse): void {
-  sendJson(res, 200, { data: ctx.access.store.listTokens().map(tokenJson) });
+  sendJson(res, 200, { data: storeRead(() => ctx.access.store.listTokens().map(tokenJson)) });
 }
 
 /**
@@ -46,7 +46,7 @@ export async function handleCreateToken(ctx: SignerContext, req: IncomingMessage
     if (typeof expiresAt !== "string" || Number.isNaN(Date.parse(expiresAt))) throw new HttpError(400, '"expires_at" must be an ISO-8601 timestamp');
     expiry = new Date(expiresAt);
   }
-  const created = storeChange(() => ctx.access.store.createToken(name, policies as string[], expiry));
+  const created = await storeChange(() => ctx.access.store.createToken(name, policies as string[], expiry));
   const info = ctx.access.store.listTokens().find((t) => t.id === created.id)!;
   const rest = Buffer.from(JSON.stringify(tokenJson(info)).slice(1), "utf8");
   const payload = Buffer.concat([Buffer.from('{"token":"', "ascii"), created.token, Buffer.from('",', "ascii"), rest]);
@@ -56,14 +56,15 @@ export async function handleCreateToken(ctx: SignerContext, req: IncomingMessage
   res.end(payload, () => payload.fill(0));
 }
 
-export function handleRevokeToken(ctx: SignerContext, res: ServerResponse, { params, caller }: RequestContext): void {
+export async function handleRevokeToken(ctx: SignerContext, res: ServerResponse, { params, caller }: RequestContext): Promise<void> {
   const id = params[0]!;
   let revoked: boolean;
   try {
-    revoked = ctx.access.store.revokeToken(id);
+    revoked = await ctx.access.store.revokeToken(id);
   } catch (error) {
-    ctx.log.error({ tokenId: id, err: error }, "token revoked in memory, but the auth state file could not be written");
-    throw new HttpError(503, `token ${id} is refused from now on, but the auth state file could not be written (${(error as Error).message}): fix it and revoke again, or the token comes back at the next start`);
+    if (error instanceof AuthUnavailableError) throw new HttpError(503, `${error.message}; unseal the vault first`);
+    ctx.log.error({ tokenId: id, err: error }, "token revoked in memory, but the auth state could not be written");
+    throw new HttpError(503, `token ${id} is refused from now on, but the auth state could not be written (${(error as Error).message}): fix it and revoke again, or the token comes back when the state is next loaded`);
   }
   if (!revoked) throw new HttpError(404, `no token with id ${JSON.stringify(id.slice(0, 40))}`);
   ctx.log.info({ tokenId: id, by: caller.tokenId }, "token revoked");
@@ -71,7 +72,7 @@ export function handleRevokeToken(ctx: SignerContext, res: ServerResponse, { par
 }
 
 export function handleListPolicies(ctx: SignerContext, res: ServerResponse): void {
-  sendJson(res, 200, { data: ctx.access.store.listPolicies() });
+  sendJson(res, 200, { data: storeRead(() => ctx.access.store.listPolicies()) });
 }
 
 export function handleGetPolicy(ctx: SignerContext, res: ServerResponse, { params }: RequestContext): void {
@@ -82,10 +83,10 @@ export function handleGetPolicy(ctx: SignerContext, res: ServerResponse, { param
 export async function handleCreatePolicy(ctx: SignerContext, req: IncomingMessage, res: ServerResponse, { caller }: RequestContext): Promise<void> {
   const body = await readJsonBody(req, MAX_MANAGE_BODY);
   const name = typeof body === "object" && body !== null ? (body as Record<string, unknown>)["name"] : undefined;
-  if (typeof name === "string" && ctx.access.store.getPolicy(name) !== undefined) {
+  if (typeof name === "string" && storeRead(() => ctx.access.store.getPolicy(name)) !== undefined) {
     throw new HttpError(409, `a policy named "${name}" exists; change it with PUT /api/v1/strongroom/policies/${name}`);
   }
-  const policy = storeChange(() => ctx.access.store.putPolicy(body));
+  const policy = await storeChange(() => ctx.access.store.putPolicy(body));
   ctx.log.info({ policy: policy.name, by: caller.tokenId }, "policy created");
   sendJson(res, 201, policy);
 }
@@ -98,17 +99,17 @@ export async function handleUpdatePolicy(ctx: SignerContext, req: IncomingMessag
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, 'body must be {"rules": […]}');
   const named = body as Record<string, unknown>;
   if (named["name"] !== undefined && named["name"] !== name) throw new HttpError(400, `"name" in the body is not "${name}", the policy in the path`);
-  const policy = storeChange(() => ctx.access.store.putPolicy({ ...named, name }));
+  const policy = await storeChange(() => ctx.access.store.putPolicy({ ...named, name }));
   ctx.log.info({ policy: name, by: caller.tokenId }, "policy updated");
   sendJson(res, 200, policy);
 }
 
 /** DELETE /api/v1/strongroom/policies/{name}: 409 while a token carries it. */
-export function handleDeletePolicy(ctx: SignerContext, res: ServerResponse, { params, caller }: RequestContext): void {
+export async function handleDeletePolicy(ctx: SignerContext, res: ServerResponse, { params, caller }: RequestContext): Promise<void> {
   const name = params[0]!;
   existingPolicy(ctx, name);
   try {
-    ctx.access.store.deletePolicy(name);
+    await ctx.access.store.deletePolicy(name);
   } catch (error) {
     if (error instanceof AuthConfigError) throw new HttpError(409, error.message);
     throw stateUnwritable(error);
@@ -130,21 +131,32 @@ export function handleResumeSigning(ctx: SignerContext, res: ServerResponse, { c
 }
 
 function existingPolicy(ctx: SignerContext, name: string): Policy {
-  const policy = ctx.access.store.getPolicy(name);
+  const policy = storeRead(() => ctx.access.store.getPolicy(name));
   if (policy === undefined) throw new HttpError(404, `no policy named ${JSON.stringify(name.slice(0, 64))}`);
   return policy;
 }
 
-/** Runs a store change: a refused change is a 400 naming the field, a state file that cannot be written a 503. */
-function storeChange<T>(change: () => T): T {
+/** Runs a store change: a refused change is a 400 naming the field, a state that cannot be written (or is sealed) a 503. */
+async function storeChange<T>(change: () => Promise<T>): Promise<T> {
   try {
-    return change();
+    return await change();
   } catch (error) {
     if (error instanceof AuthConfigError) throw new HttpError(400, error.message);
     throw stateUnwritable(error);
   }
 }
 
+/** A read of the store: 503 while its tokens and policies are sealed away. */
+function storeRead<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof AuthUnavailableError) throw new HttpError(503, `${error.message}; unseal the vault first`);
+    throw error;
+  }
+}
+
 function stateUnwritable(error: unknown): HttpError {
-  return new HttpError(503, `the auth state file could not be written (${(error as Error).message}); nothing was changed`);
+  if (error instanceof AuthUnavailableError) return new HttpError(503, `${error.message}; unseal the vault first`);
+  return new HttpError(503, `the auth state could not be written (${(error as Error).message}); nothing was changed`);
 }

@@ -116,6 +116,7 @@ function statusJson(sealed: SealedKeys) {
     operators: s.operators,
     ...(s.reason !== undefined && { reason: s.reason }),
     keys: { loaded: s.keys.loaded, loading: s.keys.loading, failed: s.keys.failed.map((f) => ({ public_key: f.publicKey, reason: f.reason })) },
+    ...(s.tokens !== undefined && { tokens: s.tokens }),
   };
 }
 

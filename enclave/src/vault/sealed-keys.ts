@@ -8,6 +8,8 @@
 import { publicKeyBytes } from "../keys/public-key.ts";
 import type { KeyRegistry } from "../keys/registry.ts";
 import type { Logger } from "pino";
+import type { TokenStore } from "../auth/index.ts";
+import { shareAuthThroughVault } from "./shared-auth.ts";
 import { VaultError, type CredentialSubmission, type KeyMetadata, type Vault, type VaultInitOptions, type VaultRotateOptions, type VaultStatus, type VaultStore, type UnsealProgress } from "@strongroom/vault";
 
 export const VAULT_KEY_SOURCE = "vault";
@@ -22,10 +24,14 @@ export interface SealedKeysOptions {
   readonly log: Logger;
   /** Parallel scan segments for loading; default the store's. */
   readonly loadSegments?: number;
+  /** The signer's tokens and policies, kept in the vault's state table and usable only while it is unsealed. */
+  readonly tokens?: TokenStore;
 }
 
 export interface SealedKeysStatus extends VaultStatus {
   readonly keys: { readonly loaded: number; readonly loading: boolean; readonly failed: readonly { publicKey: string; reason: string }[] };
+  /** Whether the tokens and policies kept beside the vault are in use, and why not. */
+  readonly tokens?: { readonly available: boolean; readonly reason?: string };
 }
 
 export interface StoredKey extends KeyMetadata {
@@ -51,6 +57,8 @@ export class SealedKeys {
   /** A seal on command stops automatic unsealing until someone unseals. */
   #sealedOnCommand = false;
   #closed = false;
+  readonly #tokens: TokenStore | undefined;
+  readonly #stopSharingAuth: (() => void) | undefined;
 
   constructor(options: SealedKeysOptions) {
     this.vault = options.vault;
@@ -58,6 +66,8 @@ export class SealedKeys {
     this.#keys = options.keys;
     this.#log = options.log;
     this.#segments = options.loadSegments;
+    this.#tokens = options.tokens;
+    this.#stopSharingAuth = options.tokens && shareAuthThroughVault({ vault: this.vault, store: this.#store, tokens: options.tokens, log: this.#log });
     this.vault.onSeal(() => {
       // Every validator key, also memory-only imports: a sealed signer holds no key at all.
       this.#keys.clear();
@@ -97,9 +107,11 @@ export class SealedKeys {
   }
 
   status(): SealedKeysStatus {
+    const tokens = this.#tokens?.availability();
     return {
       ...this.vault.status(),
       keys: { loaded: this.#loadedCount(), loading: this.#loading !== undefined, failed: [...this.#failed].map(([publicKey, reason]) => ({ publicKey, reason })) },
+      ...(tokens !== undefined && { tokens: tokens.attached ? { available: true } : { available: false, reason: tokens.reason } }),
     };
   }
 
@@ -201,6 +213,7 @@ export class SealedKeys {
   close(): void {
     this.#closed = true;
     this.#stopRetry();
+    this.#stopSharingAuth?.();
   }
 
   // ---- internals ----

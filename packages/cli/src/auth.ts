@@ -32,7 +32,7 @@ const LOOPBACK_RULES = [{ effect: "allow", scopes: SCOPES.filter((scope) => scop
  * operator's terminal; logs go to stdout) or in --auth-bootstrap-token-file.
  * It is never logged.
  */
-export function openAuth(settings: AuthSettings, env: NodeJS.ProcessEnv, log: Logger): TokenStore {
+export async function openAuth(settings: AuthSettings, env: NodeJS.ProcessEnv, log: Logger): Promise<TokenStore> {
   const unauthenticated = settings.unauthenticatedPolicy === undefined ? undefined : readUnauthenticatedPolicy(settings.unauthenticatedPolicy);
   const secret = settings.serverSecret === undefined ? generatedSecret(settings.generatedSecretPath, log) : readSecret(settings.serverSecret, "--auth-server-secret", env);
   let store: TokenStore;
@@ -54,7 +54,7 @@ export function openAuth(settings: AuthSettings, env: NodeJS.ProcessEnv, log: Lo
   if (settings.unauthenticatedPolicy !== undefined) {
     log.warn({ policy: settings.unauthenticatedPolicy }, "requests without a token are served under the unauthenticated policy");
   }
-  const boot = store.bootstrapIfEmpty();
+  const boot = await store.bootstrapIfEmpty();
   if (boot !== undefined) {
     showBootstrapToken(boot, settings.bootstrapTokenFile);
     log.info({ tokenId: boot.id, shownIn: settings.bootstrapTokenFile ?? "stderr" }, "created the first administrator token");

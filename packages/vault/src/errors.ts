@@ -7,3 +7,8 @@
 export class VaultError extends Error {
   override name = "VaultError";
 }
+
+/** Another writer changed the stored signer state first: re-read it and retry. */
+export class VaultConflictError extends VaultError {
+  override name = "VaultConflictError";
+}

@@ -14,7 +14,7 @@ export {
   VALIDATOR_PUBLIC_KEY_BYTES,
   VALIDATOR_SECRET_KEY_BYTES,
 } from "./envelope.ts";
-export { VaultError } from "./errors.ts";
+export { VaultConflictError, VaultError } from "./errors.ts";
 export { generateMasterKey, MAX_NSM_RANDOM_BYTES, MIN_NSM_RANDOM_BYTES } from "./master-key.ts";
 export { combineShares, SHAMIR_LIMITS, splitSecret, type Share } from "./shamir.ts";
 export {

@@ -19,7 +19,7 @@
  * (the parent relays DynamoDB): it is shape-checked, and everything in it is
  * authenticated by what opens it.
  */
-import { timingSafeEqual } from "node:crypto";
+import { hkdfSync, timingSafeEqual } from "node:crypto";
 import { CredentialAttempts } from "./attempts.ts";
 import { openValidatorKey, sealValidatorKey } from "./envelope.ts";
 import { VaultError } from "./errors.ts";
@@ -224,6 +224,7 @@ export class Vault {
   #busy: "init" | "unseal" | undefined;
   #refreshing: Promise<void> | undefined;
   readonly #sealListeners = new Set<() => void>();
+  readonly #unsealListeners = new Set<() => void>();
 
   private constructor(deps: VaultDependencies) {
     if (typeof deps?.store?.readState !== "function" || typeof deps.store.writeState !== "function") throw new VaultError("vault: a store is required");
@@ -263,6 +264,24 @@ export class Vault {
   onSeal(listener: () => void): () => void {
     this.#sealListeners.add(listener);
     return () => this.#sealListeners.delete(listener);
+  }
+
+  /** `listener` runs (synchronously) at every unseal (init included), once the master key is in; returns an unsubscribe function. */
+  onUnseal(listener: () => void): () => void {
+    this.#unsealListeners.add(listener);
+    return () => this.#unsealListeners.delete(listener);
+  }
+
+  /**
+   * A 32-byte key for one purpose of the signer (HKDF-SHA256 of the master
+   * key, salted with the vault id), so that what is kept beside the vault
+   * (the auth state) can be authenticated by every instance that unseals it
+   * and by nobody else. Refused unless unsealed; the caller zeroes it.
+   */
+  deriveKey(purpose: string): Buffer {
+    if (typeof purpose !== "string" || purpose.length === 0) throw new VaultError("deriveKey needs a purpose");
+    const masterKey = this.#requireMasterKey();
+    return Buffer.from(hkdfSync("sha256", masterKey, this.#doc!.vaultId, `strongroom ${purpose}`, 32));
   }
 
   status(): VaultStatus {
@@ -546,13 +565,7 @@ export class Vault {
       this.#reason = reason;
     }
     this.#log?.info({ vaultId: this.#doc?.vaultId }, "vault sealed");
-    for (const listener of this.#sealListeners) {
-      try {
-        listener();
-      } catch (error) {
-        this.#log?.warn({ error: describeError(error) }, "a seal listener failed");
-      }
-    }
+    this.#notify(this.#sealListeners, "seal");
   }
 
   // ---- rotation ----
@@ -662,6 +675,17 @@ export class Vault {
     this.#observe?.(masterKey, "master-key");
     this.#state = "unsealed";
     this.#reason = undefined;
+    this.#notify(this.#unsealListeners, "unseal");
+  }
+
+  #notify(listeners: ReadonlySet<() => void>, event: "seal" | "unseal"): void {
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.#log?.warn({ error: describeError(error) }, `an ${event} listener failed`);
+      }
+    }
   }
 
   #wipeReceived(): void {

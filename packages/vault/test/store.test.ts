@@ -3,7 +3,7 @@ import dynalite from "dynalite";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { MAX_STATE_BYTES, openValidatorKey, sealValidatorKey, VaultError, VaultStore } from "../src/index.ts";
+import { MAX_STATE_BYTES, openValidatorKey, sealValidatorKey, VaultConflictError, VaultError, VaultStore } from "../src/index.ts";
 
 // Real dynalite (DynamoDB's protocol in memory), a client with explicit dummy credentials.
 let server: Server;
@@ -230,6 +230,22 @@ describe("signer-state table", () => {
     expect(results.filter((r) => r.status === "fulfilled").length).toBe(1);
     const lost = results.find((r): r is PromiseRejectedResult => r.status === "rejected")!;
     expect((lost.reason as Error).message).toMatch(/already exists .* re-read it and retry/);
+  });
+
+  test("other state items live beside the signer state, each with its own version", async () => {
+    const store = await freshStore();
+    expect(await store.writeState({ vault: 1 }, undefined)).toBe(1);
+    expect(await store.readState("auth-state")).toBeUndefined();
+    expect(await store.writeState({ auth: 1 }, undefined, "auth-state")).toBe(1);
+    expect(await store.writeState({ auth: 2 }, 1, "auth-state")).toBe(2);
+    expect(await store.readState()).toEqual({ state: { vault: 1 }, version: 1 });
+    expect(await store.readState("auth-state")).toEqual({ state: { auth: 2 }, version: 2 });
+    const stale = await store.writeState({ auth: 3 }, 1, "auth-state").catch((error: unknown) => error);
+    expect(stale).toBeInstanceOf(VaultConflictError);
+    expect((stale as Error).message).toMatch(/auth-state is no longer at version 1/);
+    // Item names come from code, never from requests; one shaped like a validator key is refused.
+    expect(await refusal(() => store.readState("a".repeat(96)))).toMatch(/state item name/);
+    expect(await refusal(() => store.writeState({}, undefined, "Auth State"))).toMatch(/state item name/);
   });
 
   test("size bound and serialisability", async () => {

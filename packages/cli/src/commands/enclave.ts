@@ -1,9 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { ENCLAVE_PORTS, LOG_SINK_PORT, PARENT_CID, SIMULATED_ENCLAVE_CID } from "@strongroom/control";
-import { LogStream, startEnclave, TokenStore, type AtlsServing, type RunningEnclave } from "@strongroom/enclave";
+import { LogStream, startEnclave, TokenStore, type AtlsServing, type RunningEnclave, type StoreOptions } from "@strongroom/enclave";
 import { createSimulatedTransport, createVsockTransport, hardenProcess, NsmClient, RealNsmDevice, type Transport } from "@strongroom/nitro";
 import { simulatedEnclaveNsm } from "../enclave-image.ts";
 import { createLogger, LOG_LEVELS } from "../logger.ts";
@@ -93,11 +92,22 @@ async function platform(values: EnclaveValues): Promise<{ transport: Transport; 
   return { transport: createSimulatedTransport({ simDir, cid: SIMULATED_ENCLAVE_CID }), nsm, root: rootCertificatePath };
 }
 
+/** A store with a fresh random server secret: tokens made through the API last until the enclave stops. */
+function inMemoryAuth(options: StoreOptions): TokenStore {
+  const secret = randomBytes(32);
+  try {
+    return TokenStore.inMemory(secret, options);
+  } finally {
+    secret.fill(0);
+  }
+}
+
 /**
  * `strongroom enclave`: the signing core inside an enclave (or the
- * simulator's stand-in for one). Its logs go to the parent over vsock; its
- * tokens and policies live in memory for now (a restart forgets them, the
- * configured administrator stays).
+ * simulator's stand-in for one). Its logs go to the parent over vsock. Its
+ * tokens and policies are kept in the vault's state table when it has a
+ * vault, in memory otherwise (a restart forgets them; the configured
+ * administrator is configuration and stays).
  */
 export async function runEnclave(values: EnclaveValues): Promise<RunningEnclave> {
   hardenProcess();
@@ -114,13 +124,13 @@ export async function runEnclave(values: EnclaveValues): Promise<RunningEnclave>
   const { transport, nsm, root } = await platform(values);
   const logStream = new LogStream({ connect: () => transport.connect(PARENT_CID, LOG_SINK_PORT) });
   const log = createLogger(values["log-level"], logStream, "strongroom-enclave");
-  const secret = randomBytes(32);
   const digest = values["administrator-token-sha256"];
-  const auth = TokenStore.open(join(mkdtempSync(join(tmpdir(), "strongroom-enclave-")), "auth-state.json"), secret, {
+  const authOptions = {
     ...(unauthenticated !== undefined && { unauthenticated }),
     ...(digest !== undefined && { administratorSha256: Buffer.from(digest, "hex") }),
-  });
-  secret.fill(0);
+  };
+  // With a vault, tokens and policies live sealed beside it, shared by every instance, and exist only while it is unsealed.
+  const auth = values["vault-db-url"] !== undefined ? TokenStore.detached("the vault is not unsealed yet", authOptions) : inMemoryAuth(authOptions);
   const atls: AtlsServing = {
     nsm,
     subjectAltNames: values["atls-san"].length > 0 ? values["atls-san"] : ["localhost"],

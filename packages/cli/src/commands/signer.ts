@@ -147,7 +147,7 @@ export async function runSigner(values: SignerValues, env: NodeJS.ProcessEnv, in
     log.warn({ network: network.name }, "no genesis validators root for this network: requests for other networks cannot be refused; give --genesis-validators-root");
   }
   const dataPath = resolve(values["data-path"]);
-  const auth = openAuth(
+  const auth = await openAuth(
     {
       statePath: resolve(values["auth-state-path"] ?? join(dataPath, "auth-state.json")),
       serverSecret: values["auth-server-secret"],

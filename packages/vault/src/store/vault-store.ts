@@ -19,7 +19,7 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { ENVELOPE_VERSION, SEALED_VALIDATOR_KEY_BYTES, VALIDATOR_PUBLIC_KEY_BYTES } from "../envelope.ts";
-import { VaultError } from "../errors.ts";
+import { VaultConflictError, VaultError } from "../errors.ts";
 import { Dynamo } from "./dynamo.ts";
 
 type Item = Record<string, AttributeValue>;
@@ -72,6 +72,7 @@ export const MAX_SCAN_SEGMENTS = 64;
 export const DEFAULT_SCAN_SEGMENTS = 8;
 export const SIGNER_STATE_PK = "signer-state";
 
+const STATE_ITEM = /^[a-z][a-z0-9-]{0,63}$/;
 const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
 const PK_HEX = /^[0-9a-f]{96}$/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
@@ -89,6 +90,12 @@ function publicKeyHex(publicKey: PublicKeyInput): string {
     if (PK_HEX.test(hex)) return hex;
   }
   throw new VaultError(`validator public key must be ${VALIDATOR_PUBLIC_KEY_BYTES} bytes or their hex`);
+}
+
+/** State items are named by the code, never by a request; the check keeps them from looking like validator keys. */
+function checkItem(item: string): string {
+  if (!STATE_ITEM.test(item)) throw new VaultError(`state item name "${item.slice(0, 70)}" is not 1-64 of a-z 0-9 - starting with a letter`);
+  return item;
 }
 
 function checkSealed(sealed: unknown, what: string): asserts sealed is Uint8Array {
@@ -341,25 +348,30 @@ export class VaultStore {
 
   // ---- signer state ----
 
-  /** The state document and its version (strongly consistent), or undefined before the first write. */
-  async readState(): Promise<StoredState | undefined> {
+  /**
+   * A state document and its version (strongly consistent), or undefined
+   * before the first write. `item` names the document: the vault's signer
+   * state by default; other parts of the signer (the auth state) keep their
+   * own item in the same table, each with its own version.
+   */
+  async readState(item: string = SIGNER_STATE_PK): Promise<StoredState | undefined> {
     const table = this.stateTable;
     const out = await this.#dynamo.call("GetItem", table, (abortSignal) =>
-      this.#client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: SIGNER_STATE_PK } }, ConsistentRead: true }), { abortSignal }),
+      this.#client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: checkItem(item) } }, ConsistentRead: true }), { abortSignal }),
     );
     if (out.Item === undefined) return undefined;
     const json = out.Item["state"]?.S;
     const versionText = out.Item["version"]?.N;
     const version = versionText === undefined ? Number.NaN : Number(versionText);
     if (json === undefined || !Number.isSafeInteger(version) || version < 1) {
-      throw new VaultError(`DynamoDB table "${table}": the signer-state item is malformed (state or version)`);
+      throw new VaultError(`DynamoDB table "${table}": the ${item} item is malformed (state or version)`);
     }
-    if (Buffer.byteLength(json, "utf8") > MAX_STATE_BYTES) throw new VaultError(`DynamoDB table "${table}": the signer-state document is over ${MAX_STATE_BYTES} bytes`);
+    if (Buffer.byteLength(json, "utf8") > MAX_STATE_BYTES) throw new VaultError(`DynamoDB table "${table}": the ${item} document is over ${MAX_STATE_BYTES} bytes`);
     let state: unknown;
     try {
       state = JSON.parse(json);
     } catch {
-      throw new VaultError(`DynamoDB table "${table}": the signer-state document is not valid JSON`);
+      throw new VaultError(`DynamoDB table "${table}": the ${item} document is not valid JSON`);
     }
     return { state, version };
   }
@@ -368,9 +380,10 @@ export class VaultStore {
    * Write the state document if the stored version is still
    * `expectedVersion` (undefined: no state stored yet), and return the new
    * version (expectedVersion + 1, or 1). Another writer having got there
-   * first is a VaultError telling the caller to re-read and retry.
+   * first is a VaultConflictError telling the caller to re-read and retry.
    */
-  async writeState(state: unknown, expectedVersion: number | undefined): Promise<number> {
+  async writeState(state: unknown, expectedVersion: number | undefined, item: string = SIGNER_STATE_PK): Promise<number> {
+    checkItem(item);
     if (expectedVersion !== undefined && (!Number.isSafeInteger(expectedVersion) || expectedVersion < 1)) {
       throw new VaultError("expectedVersion must be a positive integer, or undefined for the first write");
     }
@@ -399,17 +412,17 @@ export class VaultStore {
       this.#client.send(
         new PutItemCommand({
           TableName: table,
-          Item: { pk: { S: SIGNER_STATE_PK }, state: { S: json }, version: { N: String(version) }, updatedAt: { S: this.#now().toISOString() } },
+          Item: { pk: { S: item }, state: { S: json }, version: { N: String(version) }, updatedAt: { S: this.#now().toISOString() } },
           ...guard,
         }),
         { abortSignal },
       ),
     );
     if (!written) {
-      throw new VaultError(
+      throw new VaultConflictError(
         expectedVersion === undefined
-          ? "signer state already exists (another writer created it): re-read it and retry"
-          : `signer state is no longer at version ${expectedVersion} (another writer changed it): re-read it and retry`,
+          ? `${item} already exists (another writer created it): re-read it and retry`
+          : `${item} is no longer at version ${expectedVersion} (another writer changed it): re-read it and retry`,
       );
     }
     return version;
