@@ -122,8 +122,18 @@ describe("boot state", () => {
     await expect(boot({ instanceId: "i-123" })).rejects.toThrow(/instance ID/);
     await expect(boot({ roleArn: "arn:aws:iam::12:user/x" })).rejects.toThrow(/IAM role ARN/);
     await expect(boot({ enclaveId: "xyz" })).rejects.toThrow(/16 hex/);
-    await expect(SimulatedNsm.create({ simDir })).rejects.toThrow(/exactly one of applicationFiles and applicationDir/);
+    await expect(SimulatedNsm.create({ simDir })).rejects.toThrow(/exactly one of image, applicationFiles and applicationDir/);
     await expect(SimulatedNsm.create({ simDir, applicationDir: appDir, applicationFiles: [] })).rejects.toThrow(/exactly one/);
+    await expect(SimulatedNsm.create({ simDir, applicationDir: appDir, image: { kernel: utf8("k"), cmdline: utf8(""), ramdisks: [utf8("r")] } })).rejects.toThrow(/exactly one/);
+  });
+
+  it("boots a given image (an EIF's sections): PCR0, 1 and 2 are that image's measurements", async () => {
+    const image = { kernel: utf8("a kernel"), cmdline: utf8("console=ttyS0"), ramdisks: [utf8("bootstrap"), utf8("application")] };
+    const nsm = await SimulatedNsm.create({ simDir, image });
+    const inner = (...parts: string[]) => sha384(ZERO, sha384(utf8(parts.join(""))));
+    expect(hex((await pcrOf(nsm, 0)).data)).toBe(hex(inner("a kernel", "console=ttyS0", "bootstrap", "application")));
+    expect(hex((await pcrOf(nsm, 1)).data)).toBe(hex(inner("a kernel", "console=ttyS0", "bootstrap")));
+    expect(hex((await pcrOf(nsm, 2)).data)).toBe(hex(inner("application")));
   });
 });
 

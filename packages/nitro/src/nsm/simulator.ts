@@ -39,6 +39,7 @@ import { NsmDeviceError } from "./device.ts";
 import {
   type ApplicationFile,
   extendPcr,
+  type ImageSections,
   measureImage,
   measureInstanceId,
   measureRoleArn,
@@ -76,6 +77,12 @@ export interface SimulatedNsmOptions {
   readonly applicationRoot?: string;
   /** A directory holding the enclave program (every file under it is measured). */
   readonly applicationDir?: string;
+  /**
+   * A whole image (the sections of an EIF) instead of the simulated one
+   * around an application: the simulated enclave then measures exactly what
+   * `strongroom eif pcr` reports for that EIF.
+   */
+  readonly image?: ImageSections;
   /** Debug mode: PCR0, 1, 2 and 8 read as zero. */
   readonly debug?: boolean;
   /** The parent's IAM role ARN for PCR3; default SIMULATED_ROLE_ARN; null for no role (PCR3 zero). */
@@ -100,9 +107,15 @@ export interface SimulatedMeasurements {
   readonly pcr8: Uint8Array;
 }
 
+/** The image the simulated enclave boots: given whole, or the simulated one around the application. */
+async function imageOf(options: SimulatedNsmOptions): Promise<ImageSections> {
+  const given = [options.image, options.applicationFiles, options.applicationDir].filter((option) => option !== undefined).length;
+  if (given !== 1) throw new Error("SimulatedNsm needs exactly one of image, applicationFiles and applicationDir");
+  return options.image ?? simulatedImage(await applicationOf(options));
+}
+
 async function applicationOf(options: SimulatedNsmOptions): Promise<ApplicationFile[]> {
   const { applicationFiles, applicationDir } = options;
-  if ((applicationFiles === undefined) === (applicationDir === undefined)) throw new Error("SimulatedNsm needs exactly one of applicationFiles and applicationDir");
   if (applicationDir !== undefined) return readApplicationDir(applicationDir);
   const list = applicationFiles as ReadonlyArray<string | ApplicationFile>;
   if (list.every((f) => typeof f === "string")) return readApplicationFiles(list as string[], options.applicationRoot);
@@ -124,7 +137,7 @@ function checkIdentity(options: SimulatedNsmOptions): { instanceId: string; role
  */
 export async function simulatedMeasurements(options: Omit<SimulatedNsmOptions, "simDir" | "debug" | "now" | "enclaveId">): Promise<SimulatedMeasurements> {
   const { instanceId, roleArn } = checkIdentity(options as SimulatedNsmOptions);
-  const image = measureImage(simulatedImage(await applicationOf(options as SimulatedNsmOptions)));
+  const image = measureImage(await imageOf(options as SimulatedNsmOptions));
   return {
     ...image,
     pcr3: roleArn === null ? zeroPcr() : measureRoleArn(roleArn),
