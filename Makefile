@@ -17,7 +17,7 @@ endif
 # headers of the Node.js that runs it (the toolchain package ships them), never downloaded.
 export npm_config_nodedir := $(NODE_PREFIX)
 
-.PHONY: all install build test sim bench clean postgresql compiler
+.PHONY: all install build test sim bench clean postgresql compiler eif
 
 # Real-database tests and benchmarks start throwaway PostgreSQL servers from the machine's binaries.
 postgresql:
@@ -58,6 +58,28 @@ test: build postgresql
 
 sim: build
 	node packages/cli/dist/main.js sim
+
+# The enclave image, built reproducibly without Docker (packages/eif): AWS's
+# kernel, init and NSM driver from aws-nitro-enclaves-cli's blobs directory,
+# the pinned Node.js (always the toolchain's, whatever node runs make), and the
+# enclave's configuration baked in and measured: EIF_ENCLAVE_ARGS (options of
+# `strongroom enclave`, space-separated) and/or EIF_ENCLAVE_CONFIG (a YAML file).
+# Prints the PCRs and keeps them beside the image as a manifest.
+EIF_BLOBS ?= /usr/share/nitro_enclaves/blobs
+EIF_OUT ?= build/strongroom.eif
+EIF_ENCLAVE_ARGS ?=
+EIF_ENCLAVE_CONFIG ?=
+
+eif: build $(TOOLCHAIN)/bin/node
+	@test -d "$(EIF_BLOBS)" || { \
+	  echo "strongroom: no Nitro Enclaves blobs in $(EIF_BLOBS) (bzImage, bzImage.config, cmdline, init, nsm.ko)."; \
+	  echo "  Install aws-nitro-enclaves-cli (Amazon Linux: dnf install aws-nitro-enclaves-cli), which puts them there,"; \
+	  echo "  or copy the blobs/x86_64 directory of https://github.com/aws/aws-nitro-enclaves-cli and give EIF_BLOBS=DIR."; \
+	  exit 1; }
+	mkdir -p $(dir $(EIF_OUT))
+	$(TOOLCHAIN)/bin/node packages/cli/dist/main.js eif build --blobs "$(EIF_BLOBS)" --out "$(EIF_OUT)" \
+	  $(addprefix --enclave-arg=,$(EIF_ENCLAVE_ARGS)) $(if $(EIF_ENCLAVE_CONFIG),--enclave-config="$(EIF_ENCLAVE_CONFIG)") > "$(EIF_OUT:.eif=.pcrs.json).tmp"
+	@mv "$(EIF_OUT:.eif=.pcrs.json).tmp" "$(EIF_OUT:.eif=.pcrs.json)" && cat "$(EIF_OUT:.eif=.pcrs.json)"
 
 bench: build postgresql
 	node --conditions=strongroom-source test/bench/run.ts

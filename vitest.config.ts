@@ -15,6 +15,7 @@ export default defineConfig({
       "@strongroom/control": source("packages/control"),
       "@strongroom/kms": source("packages/kms"),
       "@strongroom/vault": source("packages/vault"),
+      "@strongroom/eif": source("packages/eif"),
       "@strongroom/enclave": source("enclave"),
       "@strongroom/parent": source("parent"),
       "@strongroom/sim": source("packages/sim"),

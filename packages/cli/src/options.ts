@@ -19,6 +19,8 @@ export interface OptionSpec<K extends Kind = Kind> {
   readonly aliases?: readonly string[];
   readonly min?: number;
   readonly max?: number;
+  /** A list whose values are arguments for another program: each flag (or YAML item) is one value, commas and all. */
+  readonly verbatim?: boolean;
 }
 
 export type OptionTable = readonly OptionSpec[];
@@ -48,7 +50,9 @@ export function parseOptions<T extends OptionTable>(
   for (const spec of specs) for (const n of [spec.name, ...(spec.aliases ?? [])]) byName.set(n, spec);
 
   const { flags: fromFlags, positionals } = parseFlags(argv, byName);
-  if (positionals.length !== positionalNames.length) {
+  // A last name ending in "..." ("file...") takes one or more arguments.
+  const variadic = positionalNames.at(-1)?.endsWith("...") === true;
+  if (variadic ? positionals.length < positionalNames.length : positionals.length !== positionalNames.length) {
     const expected = positionalNames.length === 0 ? "no arguments" : positionalNames.map((n) => `<${n}>`).join(" ");
     throw new UsageError(`expected ${expected} besides options, got ${positionals.length === 0 ? "none" : `"${positionals.join(" ")}"`}`);
   }
@@ -138,6 +142,7 @@ function convert(spec: OptionSpec, raw: unknown, where: string): unknown {
       // Each flag, the environment variable or each YAML item may hold several comma-separated values.
       const items = (Array.isArray(text) ? text : [text]).map((item) => (typeof item === "bigint" ? item.toString() : item));
       if (!items.every((item): item is string => typeof item === "string")) throw new UsageError(`${where}: expected strings`);
+      if (spec.verbatim === true) return items;
       const values = items.flatMap((item) => item.split(",")).map((item) => item.trim());
       if (values.some((item) => item === "")) throw new UsageError(`${where}: expected non-empty comma-separated values`);
       return values;

@@ -3,6 +3,7 @@
 // platforms) works without it.
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
+import { ADDON_URL } from "./addon-location.ts";
 
 /** A vsock endpoint. */
 export interface VsockAddress {
@@ -91,7 +92,6 @@ export interface NitroAddon {
   mlockAll(): string;
 }
 
-const ADDON_URL = new URL("../build/Release/strongroom_nitro.node", import.meta.url);
 let addon: NitroAddon | undefined;
 
 /** The native addon; throws a clear error (code ERR_NITRO_ADDON) when it is not built or cannot load. */

@@ -15,6 +15,7 @@ test("an addon that was never built is a clear error saying how to build it", as
     mkdirSync(join(directory.path, "src"));
     const copy = join(directory.path, "src", "native.ts");
     copyFileSync(new URL("../src/native.ts", import.meta.url), copy);
+    copyFileSync(new URL("../src/addon-location.ts", import.meta.url), join(directory.path, "src", "addon-location.ts"));
     const { nitroAddon: load } = (await import(pathToFileURL(copy).href)) as typeof import("../src/native.ts");
     expect(load).toThrow(expect.objectContaining({ code: "ERR_NITRO_ADDON", message: expect.stringMatching(/is not built .*run `npm install`.*C compiler, make, python3/) }));
   } finally {

@@ -9,6 +9,7 @@ import { Agent } from "node:https";
 import { join } from "node:path";
 import { CreateKeyCommand, KMSClient, PutKeyPolicyCommand } from "@aws-sdk/client-kms";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
+import { enclaveKeyPolicy } from "@strongroom/eif";
 import { SIMULATED_ROLE_ARN } from "@strongroom/nitro";
 import type { ImdsSimulator } from "./imds/index.ts";
 import { startKmsSimulator } from "./kms/index.ts";
@@ -18,35 +19,6 @@ export const SIMULATED_KMS_KEYS = 3;
 export const SIMULATED_KMS_THRESHOLD = 2;
 const KEYS_FILE = "kms-keys.json";
 const ISSUE_FOR_MS = 10 * 60_000;
-
-/**
- * The key policy the README tells operators to apply: administrators (here
- * the same role) may manage the key but never use it; the instance role may
- * call Decrypt and GenerateDataKey only with an attestation document of the
- * image whose PCR0 is `pcr0Hex`.
- */
-export function enclaveKeyPolicy(roleArn: string, pcr0Hex: string): string {
-  return JSON.stringify({
-    Version: "2012-10-17",
-    Statement: [
-      {
-        Sid: "KeyAdministration",
-        Effect: "Allow",
-        Principal: { AWS: roleArn },
-        Action: ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:EnableKey", "kms:DisableKey"],
-        Resource: "*",
-      },
-      {
-        Sid: "EnclaveOnly",
-        Effect: "Allow",
-        Principal: { AWS: roleArn },
-        Action: ["kms:Decrypt", "kms:GenerateDataKey"],
-        Resource: "*",
-        Condition: { StringEqualsIgnoreCase: { "kms:RecipientAttestation:PCR0": pcr0Hex } },
-      },
-    ],
-  });
-}
 
 export interface SimulatedKms {
   readonly url: string;

@@ -7,11 +7,11 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateKeyCommand, DisableKeyCommand, EnableKeyCommand, KMSClient } from "@aws-sdk/client-kms";
+import { enclaveKeyPolicy } from "@strongroom/eif";
 import { createAttestedKms } from "@strongroom/kms";
 import { NsmClient, SimulatedNsm, type ApplicationFile } from "@strongroom/nitro";
 import dynalite from "dynalite";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { enclaveKeyPolicy } from "../../sim/src/vault-services.ts";
 import { startAttestedKmsFixture, type AttestedKmsFixture } from "../../sim/test/support/aws.ts";
 import {
   CredentialAttempts,

@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { ENCLAVE_PORTS, LOG_SINK_PORT, PARENT_CID, SIMULATED_ENCLAVE_CID } from "@strongroom/control";
 import { LogStream, startEnclave, TokenStore, type AtlsServing, type RunningEnclave, type StoreOptions } from "@strongroom/enclave";
 import { createSimulatedTransport, createVsockTransport, hardenProcess, NsmClient, RealNsmDevice, type Transport } from "@strongroom/nitro";
+import type { Command } from "../dispatch.ts";
 import { simulatedEnclaveNsm } from "../enclave-image.ts";
 import { createLogger, LOG_LEVELS } from "../logger.ts";
 import { resolveNetwork } from "../network.ts";
@@ -83,6 +84,12 @@ export function readEnclaveOptions(argv: readonly string[], env: NodeJS.ProcessE
   if (digest !== undefined && !/^[0-9a-f]{64}$/.test(digest)) throw new UsageError("--administrator-token-sha256: expected 64 lowercase hex digits");
   return values;
 }
+
+export const ENCLAVE_COMMAND: Command = {
+  summary: "Run the signing core as an enclave (sim or nitro mode): aTLS API on vsock 5000, control 5001, metrics 5002.",
+  options: ENCLAVE_OPTIONS,
+  run: async (argv, env) => void (await runEnclave(readEnclaveOptions(argv, env))),
+};
 
 /** The transport and NSM of the mode: real vsock and /dev/nsm, or their simulations in the simulator's directory. */
 async function platform(values: EnclaveValues): Promise<{ transport: Transport; nsm: NsmClient; root?: string }> {
