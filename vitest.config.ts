@@ -24,6 +24,7 @@ export default defineConfig({
   },
   test: {
     include: ["packages/*/test/**/*.test.ts", "enclave/test/**/*.test.ts", "parent/test/**/*.test.ts", "test/**/*.test.ts"],
+    globalSetup: ["test/support/build-simulated-image.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },

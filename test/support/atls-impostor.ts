@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:tls";
 import { ATLS_USER_DATA_PREFIX, ATTESTATION_EXTENSION_OID, AtlsIdentity, buildAtlsCertificate } from "@strongroom/atls";
-import { basicConstraintsExtension, buildCertificate, derToPem, encodeName, loadOrCreateSimulatedCa, NsmClient, readCertificate, SimulatedNsm, simulatedMeasurements, type ApplicationFile } from "@strongroom/nitro";
+import { basicConstraintsExtension, buildCertificate, derToPem, encodeName, loadOrCreateSimulatedCa, NsmClient, readCertificate, SimulatedNsm, simulatedMeasurements, type ApplicationFile, type ImageSections } from "@strongroom/nitro";
 
 /** A key and certificate a TLS server can present. */
 export interface Credentials {
@@ -70,14 +70,16 @@ export function simulatorDirectory(): string {
 
 export interface NsmSettings {
   readonly simDir: string;
-  readonly image?: readonly ApplicationFile[];
+  /** The application the simulated image is made around, or a whole image (an EIF's sections). */
+  readonly image?: readonly ApplicationFile[] | ImageSections;
   readonly debug?: boolean;
   /** The NSM's clock (document timestamps and the chain's validity). */
   readonly now?: () => Date;
 }
 
 export async function simulatedNsm({ simDir, image = GENUINE_IMAGE, debug = false, now }: NsmSettings): Promise<NsmClient> {
-  return new NsmClient(await SimulatedNsm.create({ simDir, applicationFiles: image, debug, ...(now && { now }) }));
+  const boots = Array.isArray(image) ? { applicationFiles: image as readonly ApplicationFile[] } : { image: image as ImageSections };
+  return new NsmClient(await SimulatedNsm.create({ simDir, ...boots, debug, ...(now && { now }) }));
 }
 
 /** The PCR manifest (JSON text) that accepts exactly this image. */

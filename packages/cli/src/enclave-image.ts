@@ -1,69 +1,81 @@
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { loadOrCreateSimulatedCa, NsmClient, readApplicationDir, SimulatedNsm, simulatedMeasurements, type ApplicationFile } from "@strongroom/nitro";
+// The simulated enclave's image, built and measured as a real one is
+// (packages/eif): the same root filesystem (Node.js, its libraries, the
+// esbuild bundle of this checkout, the native addons) in the same
+// application ramdisk, around the simulator's placeholder kernel, command
+// line and bootstrap files instead of AWS's blobs. `strongroom sim` writes it
+// to <dir>/enclave.eif, the simulated NSM boots with its PCRs, and so
+// `strongroom eif pcr` and `strongroom eif policy` on that file describe and
+// pin the simulated enclave exactly as they would a real one. (The simulated
+// enclave process itself runs this checkout's code, which the bundle is made
+// from: a change to it changes PCR0 and PCR2.)
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildEif, bundleEnclave, CHECKOUT_ROOT, EIF_MAX_BYTES, readEif, type EifPcrs, type ProgramFile } from "@strongroom/eif";
+import { loadOrCreateSimulatedCa, NsmClient, SIMULATED_BOOTSTRAP_RAMDISK, SIMULATED_CMDLINE, SIMULATED_KERNEL, SimulatedNsm } from "@strongroom/nitro";
 
-/** The package the enclave program starts from. */
-const ENCLAVE_PACKAGE = "@strongroom/enclave";
-const OWN_SCOPE = "@strongroom/";
+/** Where `strongroom sim` puts the simulated enclave's image, and the blobs it is built from (in the same directory). */
+export const SIMULATED_IMAGE_FILE = "enclave.eif";
+export const SIMULATED_BLOBS_DIR = "blobs";
+/** A fixed build time: the simulated image depends on the code, not on when it was built or committed. */
+export const SIMULATED_IMAGE_EPOCH = 1_700_000_000;
+/** Built images, by what they are made of: the gzip of the ramdisk is the slow step, and most simulations run the same code. */
+const CACHE_DIR = join(CHECKOUT_ROOT, "node_modules", ".cache", "strongroom", "simulated-eif");
 
-/**
- * The enclave program's own files, which the simulated image measures into
- * PCR0 and PCR2: every file under `src/` of @strongroom/enclave and of each
- * @strongroom package it depends on, directly or not (eth2, keystore,
- * slashing, nitro, atls), named `<package>/src/<path>`. The command line
- * (packages/cli) is not part of it: it only starts the program. A change to
- * any of that code changes the PCRs, as rebuilding a real image would; the
- * names do not depend on where the repository is checked out.
- */
-export async function enclaveProgramFiles(): Promise<ApplicationFile[]> {
-  const files: ApplicationFile[] = [];
-  for (const [name, directory] of packageClosure(ENCLAVE_PACKAGE)) {
-    for (const file of await readApplicationDir(join(directory, "src"))) files.push({ ...file, path: `${name}/src/${file.path}` });
-  }
-  return files;
+/** The simulator's stand-in for aws-nitro-enclaves-cli's blobs directory (placeholder bytes: nothing here boots). */
+function writeSimulatedBlobs(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "bzImage"), SIMULATED_KERNEL);
+  writeFileSync(join(dir, "bzImage.config"), "#\n# strongroom simulated enclave kernel: placeholder bytes, not a Linux kernel\n# Linux/x86 0.0.0-simulated Kernel Configuration\n");
+  writeFileSync(join(dir, "cmdline"), SIMULATED_CMDLINE);
+  writeFileSync(join(dir, "init"), SIMULATED_BOOTSTRAP_RAMDISK);
+  writeFileSync(join(dir, "nsm.ko"), new TextEncoder().encode("strongroom simulated nsm.ko - placeholder bytes\n"));
+  return dir;
 }
 
-/** A simulated NSM that boots the enclave program's image, with its CA in `simDir`. */
+/** What the image is made of, as a cache key: the bundle, and the Node.js binary that the root filesystem copies. */
+function imageKey(program: readonly ProgramFile[]): string {
+  const hash = createHash("sha256").update("strongroom simulated image v1\0");
+  for (const file of program) hash.update(`${file.path}\0${file.content.length}\0`).update(file.content);
+  const node = statSync(process.execPath);
+  return hash.update(`${process.execPath}\0${node.size}\0${node.mtimeMs}`).digest("hex");
+}
+
+/**
+ * Builds (or takes from the cache) the simulated enclave's image for this
+ * checkout and writes it to `<simDir>/enclave.eif`, beside the blobs it is
+ * made of (`<simDir>/blobs`, to rebuild it with `strongroom eif build`);
+ * returns its PCRs.
+ */
+export async function buildSimulatedImage(simDir: string): Promise<EifPcrs> {
+  const blobsDir = writeSimulatedBlobs(join(simDir, SIMULATED_BLOBS_DIR));
+  const program = await bundleEnclave(CHECKOUT_ROOT);
+  const cached = join(CACHE_DIR, `${imageKey(program)}.eif`);
+  if (!existsSync(cached)) {
+    mkdirSync(CACHE_DIR, { recursive: true });
+    // Another simulation may build the same image at the same time: each writes its own file, the rename is atomic.
+    const building = `${cached}.${process.pid}.building`;
+    await buildEif({ blobsDir, out: building, sourceDateEpoch: SIMULATED_IMAGE_EPOCH, program });
+    renameSync(building, cached);
+  }
+  const target = join(simDir, SIMULATED_IMAGE_FILE);
+  copyFileSync(cached, `${target}.tmp`);
+  renameSync(`${target}.tmp`, target);
+  return readEif(readFileSync(target)).pcrs;
+}
+
+/** A simulated NSM that boots the image `strongroom sim` wrote to `simDir`, with the simulator's CA there. */
 export async function simulatedEnclaveNsm(simDir: string): Promise<{ nsm: NsmClient; rootCertificatePath: string }> {
+  const path = join(simDir, SIMULATED_IMAGE_FILE);
+  if (!existsSync(path)) throw new Error(`no simulated enclave image at ${path}: the simulated enclave is started by \`strongroom sim\`, which builds it there`);
+  if (statSync(path).size > EIF_MAX_BYTES) throw new Error(`${path} is larger than ${EIF_MAX_BYTES} bytes`);
+  const { kernel, cmdline, ramdisks } = readEif(readFileSync(path));
   const { rootCertificatePath } = loadOrCreateSimulatedCa(simDir);
-  const device = await SimulatedNsm.create({ simDir, applicationFiles: await enclaveProgramFiles() });
+  const device = await SimulatedNsm.create({ simDir, image: { kernel, cmdline, ramdisks } });
   return { nsm: new NsmClient(device), rootCertificatePath };
 }
 
-/** The PCR manifest (JSON) of the simulated image of the enclave program: what clients of a simulated enclave pin. */
-export async function simulatedEnclaveManifest(): Promise<string> {
-  const { pcr0, pcr1, pcr2 } = await simulatedMeasurements({ applicationFiles: await enclaveProgramFiles() });
-  const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
-  return JSON.stringify({ PCR0: hex(pcr0), PCR1: hex(pcr1), PCR2: hex(pcr2) });
-}
-
-/** The package and its @strongroom dependencies, transitively, each with its directory, in a stable order. */
-function packageClosure(root: string): Map<string, string> {
-  const found = new Map<string, string>();
-  const visit = (name: string) => {
-    if (found.has(name)) return;
-    const directory = packageDirectory(name);
-    found.set(name, directory);
-    const manifest = JSON.parse(readFileSync(join(directory, "package.json"), "utf8")) as { dependencies?: Record<string, string> };
-    for (const dependency of Object.keys(manifest.dependencies ?? {}).sort()) if (dependency.startsWith(OWN_SCOPE)) visit(dependency);
-  };
-  visit(root);
-  return found;
-}
-
-/** The directory of an installed package: the nearest package.json above its entry point (src/ or dist/, by export condition). */
-function packageDirectory(name: string): string {
-  let directory = dirname(fileURLToPath(import.meta.resolve(name)));
-  for (;;) {
-    try {
-      const manifest = JSON.parse(readFileSync(join(directory, "package.json"), "utf8")) as { name?: string };
-      if (manifest.name === name) return directory;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    }
-    const parent = dirname(directory);
-    if (parent === directory) throw new Error(`cannot find the package directory of ${name}`);
-    directory = parent;
-  }
+/** The PCR manifest (JSON) of an image: what clients of the simulated enclave pin. */
+export function pcrManifestOf(pcrs: EifPcrs): string {
+  return JSON.stringify({ PCR0: pcrs.PCR0, PCR1: pcrs.PCR1, PCR2: pcrs.PCR2 });
 }

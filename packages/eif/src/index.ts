@@ -24,7 +24,7 @@ export { MAX_SIGNATURE_SECTION_BYTES, signatureSection, verifySignatureSection }
 // Building an image from a checkout (README.md, "Building").
 export { BlobsError, DEFAULT_BLOBS_DIR } from "./blobs.ts";
 export { buildEif, type BuildEifOptions, type BuildEifResult } from "./build.ts";
-export type { ProgramFile } from "./bundle.ts";
+export { bundleEnclave, type ProgramFile } from "./bundle.ts";
 export { CHECKOUT_ROOT } from "./checkout.ts";
 export type { ElfMachine } from "./elf.ts";
 export { enclaveKeyPolicy, enclaveStatements, keyAdministrationStatement, keyPolicy, pcrManifest, type ImagePcrs, type KeyPolicyStatement } from "./policy.ts";

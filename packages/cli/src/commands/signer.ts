@@ -7,7 +7,7 @@ import { DEFAULT_HTTP_TIMEOUTS, defaultAdmissionLimits, startSigner, type AtlsSe
 import type { Network } from "@strongroom/eth2";
 import type { Logger } from "pino";
 import { openAuth } from "../auth.ts";
-import { simulatedEnclaveNsm } from "../enclave-image.ts";
+import { buildSimulatedImage, simulatedEnclaveNsm } from "../enclave-image.ts";
 import { createLogger, LOG_LEVELS } from "../logger.ts";
 import { resolveNetwork } from "../network.ts";
 import { parsePublicKeyList } from "../public-keys.ts";
@@ -104,7 +104,9 @@ function slashingProtectionOptions(values: SignerValues, log: Logger): SlashingP
  * the simulator's root, which no client trusts unless told to.
  */
 async function simulatedAtls(values: SignerValues, log: Logger): Promise<AtlsServing> {
-  const { nsm, rootCertificatePath } = await simulatedEnclaveNsm(resolve(values["atls-simulator-dir"]!));
+  const simDir = resolve(values["atls-simulator-dir"]!);
+  await buildSimulatedImage(simDir);
+  const { nsm, rootCertificatePath } = await simulatedEnclaveNsm(simDir);
   log.warn({ root: rootCertificatePath }, "attested TLS from the NSM simulator: its documents prove nothing about real hardware; clients must be given this root explicitly");
   const host = values["http-host"];
   // A wildcard listen address names no host a client could check; loopback clients use localhost.

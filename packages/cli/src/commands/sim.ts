@@ -1,6 +1,6 @@
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { startSimulation, type SimulatedDatabase, type Simulation } from "@strongroom/sim";
-import { simulatedEnclaveManifest } from "../enclave-image.ts";
+import { buildSimulatedImage, pcrManifestOf, SIMULATED_IMAGE_FILE } from "../enclave-image.ts";
 import { createLogger, LOG_LEVELS } from "../logger.ts";
 import { parseOptions, UsageError, type OptionTable, type OptionValues } from "../options.ts";
 
@@ -41,11 +41,13 @@ function database(values: SimValues): SimulatedDatabase {
 export async function runSim(values: SimValues): Promise<void> {
   // The simulator's own lines are few and say where everything is: always at least info.
   const log = createLogger(["debug", "trace"].includes(values["log-level"]) ? values["log-level"] : "info", undefined, "strongroom-sim");
+  const dir = resolve(values.dir);
+  const image = await buildSimulatedImage(dir);
   const simulation = await startSimulation({
-    dir: resolve(values.dir),
+    dir,
     // This same program, with the same Node flags, runs the parent, the enclave and the gateway.
     cli: [process.execPath, ...process.execArgv, process.argv[1]!],
-    pcrManifest: await simulatedEnclaveManifest(),
+    pcrManifest: pcrManifestOf(image),
     gatewayPort: values["http-port"],
     demoKeys: values["demo-keys"],
     database: database(values),
@@ -62,6 +64,7 @@ export async function runSim(values: SimValues): Promise<void> {
       adminTokenFile: simulation.adminTokenFile,
       root: simulation.attestationRoot,
       pcrs: simulation.pcrManifestFile,
+      image: join(dir, SIMULATED_IMAGE_FILE),
       kms: simulation.kms,
       imds: simulation.imdsUrl,
     },
