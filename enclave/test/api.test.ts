@@ -198,6 +198,25 @@ describe("Key Manager API", () => {
   const freshPublicKey = hex(SecretKey.fromBytes(fresh).toPublicKey().toBytes());
   const keystore = () => JSON.stringify(encryptKeystore(fresh.slice(), new TextEncoder().encode(password), { kdf: { function: "pbkdf2", c: 1024 } }));
 
+  test("a bulk import of 200 keystores: every key is imported and signs", async () => {
+    const bulk = await startTestSigner({ interopKeys: 0 });
+    try {
+      const indices = Array.from({ length: 200 }, (_, i) => 100 + i);
+      const passwordBytes = new TextEncoder().encode(password);
+      const body = {
+        keystores: indices.map((i) => JSON.stringify(encryptKeystore(interopSecretKey(i), passwordBytes, { kdf: { function: "pbkdf2", c: 1024 } }))),
+        passwords: indices.map(() => password),
+      };
+      const imported = await fetch(`${bulk.url}/eth/v1/keystores`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      expect(imported.status).toBe(200);
+      expect(((await imported.json()) as { data: { status: string }[] }).data).toEqual(indices.map(() => ({ status: "imported", message: "" })));
+      const signed = await fetch(`${bulk.url}/api/v1/eth2/sign/${interopPublicKey(299)}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(randaoBody(370000)) });
+      expect(signed.status).toBe(200);
+    } finally {
+      await bulk.close();
+    }
+  });
+
   test("import, duplicate, wrong password, list, sign, delete", async () => {
     const imported = await call({ path: "/eth/v1/keystores", body: { keystores: [keystore()], passwords: [password] } });
     expect(imported.status).toBe(200);

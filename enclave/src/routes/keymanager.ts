@@ -9,6 +9,7 @@ import { sendJson } from "../http/respond.ts";
 import type { RequestContext } from "../http/router.ts";
 import { canonicalPublicKey, publicKeyBytes } from "../keys/public-key.ts";
 import type { Caller } from "../pipeline/access.ts";
+import { batchedEnabler } from "../slashing/batched-enable.ts";
 import type { SignerContext } from "./context.ts";
 import { permittedKeys } from "./health.ts";
 import { VAULT_KEY_SOURCE } from "../vault/sealed-keys.ts";
@@ -50,7 +51,8 @@ export async function handleImportKeystores(ctx: SignerContext, req: IncomingMes
   // The keys' slashing history goes in before the keys, so that no key can sign before its history is known.
   const slashingProtection = isObject(body) ? body["slashing_protection"] : undefined;
   if (slashingProtection !== undefined && slashingProtection !== null) await importSlashingProtection(ctx, slashingProtection);
-  const results = await Promise.all(parsed.map((keystore, i) => ("kdf" in keystore ? importOne(ctx, caller, keystore, passwords[i]!, persist) : keystore)));
+  const enable = ctx.slashing === undefined ? undefined : batchedEnabler(ctx.slashing);
+  const results = await Promise.all(parsed.map((keystore, i) => ("kdf" in keystore ? importOne(ctx, caller, keystore, passwords[i]!, persist, enable) : keystore)));
   sendJson(res, 200, { data: results });
 }
 
@@ -62,7 +64,14 @@ function parseOne(keystoreText: string): Keystore | ImportStatus {
   }
 }
 
-async function importOne(ctx: SignerContext, caller: Caller, keystore: Keystore, password: string, persist: boolean): Promise<ImportStatus> {
+async function importOne(
+  ctx: SignerContext,
+  caller: Caller,
+  keystore: Keystore,
+  password: string,
+  persist: boolean,
+  enable: ((publicKey: Uint8Array) => Promise<void>) | undefined,
+): Promise<ImportStatus> {
   const declared = keystore.pubkey === undefined ? undefined : toHex(keystore.pubkey);
   if (declared !== undefined && ctx.keys.get(declared) !== undefined) {
     return { status: "duplicate", message: `key ${declared} is already loaded` };
@@ -81,11 +90,10 @@ async function importOne(ctx: SignerContext, caller: Caller, keystore: Keystore,
     secretKey.fill(0);
     return { status: "error", message: `this token may not import key ${publicKey}` };
   }
-  if (ctx.slashing !== undefined && ctx.keys.get(publicKey) === undefined) {
+  if (enable !== undefined && ctx.keys.get(publicKey) === undefined) {
     // A key deleted earlier was disabled in the database; importing it is the operator's word that it may sign again here.
-    const guard = ctx.slashing;
     try {
-      await guard.run(() => guard.database.setValidatorsEnabled([publicKeyBytes(publicKey)], true));
+      await enable(publicKeyBytes(publicKey));
     } catch (error) {
       secretKey.fill(0);
       return { status: "error", message: `slashing-protection database unavailable: ${(error as Error).message}` };
