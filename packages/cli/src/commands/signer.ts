@@ -27,7 +27,7 @@ export const SIGNER_OPTIONS = [
   { name: "slashing-protection-db-url", kind: "string", description: "postgres://user@host:port/db (Web3Signer's schema; password from PGPASSWORD or ~/.pgpass), dynamodb://table?region=…[&endpoint=…], or pglite:///dir; default: embedded PGlite under --data-path" },
   { name: "slashing-protection-in-memory", kind: "boolean", default: false, description: "keep slashing protection in memory only (lost on restart: for tests and demos)" },
   { name: "slashing-protection-db-timeout-ms", kind: "integer", default: 2000, min: 50, max: 60000, description: "bound on one database operation; past it blocks and attestations get 503" },
-  { name: "data-path", kind: "string", default: defaultDataPath(), description: "directory for the embedded slashing-protection database and the auth state" },
+  { name: "data-path", kind: "string", description: "directory for the embedded slashing-protection database and the auth state [default: $XDG_DATA_HOME/strongroom, else ~/.local/share/strongroom]" },
   { name: "auth-state-path", kind: "string", description: "file of tokens (only their HMACs) and policies, mode 0600 [default: <data-path>/auth-state.json]" },
   { name: "auth-server-secret", kind: "string", description: "env:NAME or file:/path holding at least 32 random bytes that key the token HMACs [default: generated on first start in <data-path>/auth-server-secret]" },
   { name: "auth-unauthenticated-policy", kind: "string", description: "serve requests without a token: \"loopback\" (every scope but manage, from 127.0.0.0/8 and ::1) or a JSON/YAML file of policy rules; without it every request but /upcheck and /healthcheck needs a token" },
@@ -75,8 +75,10 @@ export function withGenesisValidatorsRoot(network: Network, value: string | unde
   return { ...network, genesisValidatorsRoot: root };
 }
 
-function defaultDataPath(): string {
-  return join(process.env["XDG_DATA_HOME"] ?? join(homedir(), ".local", "share"), "strongroom");
+/** Looked up when a signer starts, not when this module loads: an enclave has no home directory. */
+function dataPath(values: SignerValues): string {
+  if (values["data-path"] !== undefined) return resolve(values["data-path"]);
+  return resolve(process.env["XDG_DATA_HOME"] ?? join(homedir(), ".local", "share"), "strongroom");
 }
 
 /** Where slashing protection lives: an explicit URL, memory on request, else embedded PGlite on disk. */
@@ -92,7 +94,7 @@ function slashingProtectionOptions(values: SignerValues, log: Logger): SlashingP
     log.warn("slashing protection is in memory only: its history is lost when the signer stops, and a restarted signer can be made to sign slashable messages");
     return { url: "pglite:memory", timeoutMs };
   }
-  const directory = resolve(values["data-path"], "slashing-protection");
+  const directory = join(dataPath(values), "slashing-protection");
   mkdirSync(directory, { recursive: true, mode: 0o700 });
   return { url: pathToFileURL(directory).href.replace(/^file:/, "pglite:"), timeoutMs };
 }
@@ -148,12 +150,12 @@ export async function runSigner(values: SignerValues, env: NodeJS.ProcessEnv, in
   if (network.genesisValidatorsRoot === undefined) {
     log.warn({ network: network.name }, "no genesis validators root for this network: requests for other networks cannot be refused; give --genesis-validators-root");
   }
-  const dataPath = resolve(values["data-path"]);
+  const dataDirectory = dataPath(values);
   const auth = await openAuth(
     {
-      statePath: resolve(values["auth-state-path"] ?? join(dataPath, "auth-state.json")),
+      statePath: resolve(values["auth-state-path"] ?? join(dataDirectory, "auth-state.json")),
       serverSecret: values["auth-server-secret"],
-      generatedSecretPath: join(dataPath, "auth-server-secret"),
+      generatedSecretPath: join(dataDirectory, "auth-server-secret"),
       unauthenticatedPolicy: values["auth-unauthenticated-policy"],
       bootstrapTokenFile: values["auth-bootstrap-token-file"],
     },
