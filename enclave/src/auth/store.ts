@@ -169,10 +169,14 @@ function fileBackend(path: string): AuthStateBackend {
   return {
     load: () => Promise.resolve(readStateFile(path)),
     save: (document) => {
-      writeFileAtomic(path, `${JSON.stringify(document, null, 2)}\n`);
+      writeStateFile(path, document);
       return Promise.resolve(true);
     },
   };
+}
+
+function writeStateFile(path: string, document: AuthStateDocument): void {
+  writeFileAtomic(path, `${JSON.stringify(document, null, 2)}\n`);
 }
 
 /** Memory only: an enclave without a vault has nowhere to keep tokens; they last until it stops. */
@@ -257,7 +261,7 @@ export class TokenStore {
     const store = new TokenStore(options, "");
     const attachment = attachmentOf(serverSecret, fileBackend(statePath), `auth state file ${statePath}`);
     const json = readStateFile(statePath);
-    if (json === undefined) writeFileAtomic(statePath, `${JSON.stringify(documentOf(emptyState(), attachment.secretCheck), null, 2)}\n`);
+    if (json === undefined) writeStateFile(statePath, documentOf(emptyState(), attachment.secretCheck));
     else store.#state = parseState(json, attachment);
     store.#attachment = attachment;
     return store;
@@ -283,8 +287,7 @@ export class TokenStore {
   attach(serverSecret: Uint8Array, backend: AuthStateBackend, where: string): Promise<void> {
     const attachment = attachmentOf(serverSecret, backend, where);
     return this.#serially(async () => {
-      const json = await backend.load();
-      this.#state = json === undefined ? emptyState() : parseState(json, attachment);
+      this.#state = await loadState(attachment);
       this.#attachment = attachment;
     });
   }
@@ -310,9 +313,8 @@ export class TokenStore {
     return this.#serially(async () => {
       const attachment = this.#attachment;
       if (attachment === undefined) return;
-      const json = await attachment.backend.load();
-      if (this.#attachment !== attachment) return;
-      this.#state = json === undefined ? emptyState() : parseState(json, attachment);
+      const state = await loadState(attachment);
+      if (this.#attachment === attachment) this.#state = state;
     });
   }
 
@@ -343,9 +345,8 @@ export class TokenStore {
           return result;
         }
         if (attempt === MAX_SAVE_ATTEMPTS) throw new Error(`${attachment.where} kept changing under this change (${attempt} attempts); try again`);
-        const json = await attachment.backend.load();
-        if (this.#attachment !== attachment) continue;
-        this.#state = json === undefined ? emptyState() : parseState(json, attachment);
+        const state = await loadState(attachment);
+        if (this.#attachment === attachment) this.#state = state;
       }
     });
   }
@@ -356,7 +357,7 @@ export class TokenStore {
    */
   async createToken(name: string, policies: readonly string[], expiresAt?: Date): Promise<CreatedToken> {
     const key = this.#attached().key;
-    const { record, token } = this.#mint(key, name, policies, expiresAt);
+    const { record, token } = this.#mint(key, name, checkPolicyNames(this.#state, policies, "token policies"), expiresAt);
     try {
       await this.#commit((state) => {
         checkPolicyNames(state, policies, "token policies");
@@ -370,10 +371,9 @@ export class TokenStore {
     return { id: record.id, token };
   }
 
-  /** A new token and its record, not yet stored. */
+  /** A new token and its record, not yet stored; `policies` are names the caller checked. */
   #mint(key: KeyObject, name: string, policies: readonly string[], expiresAt: Date | undefined): { record: TokenRecord; token: Buffer } {
     checkTokenName(name, "token name");
-    const names = checkPolicyNames(this.#state, policies, "token policies");
     const createdAt = new Date(this.#now().getTime());
     if (expiresAt !== undefined) {
       if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime()) || expiresAt.getUTCFullYear() > 9999) {
@@ -386,7 +386,7 @@ export class TokenStore {
     const record: TokenRecord = {
       id: `tok_${randomBytes(8).toString("hex")}`,
       name,
-      policies: names,
+      policies,
       createdAt,
       ...(expiresAt === undefined ? {} : { expiresAt: new Date(expiresAt.getTime()) }),
       hmac,
@@ -476,9 +476,7 @@ export class TokenStore {
     const fresh = (state: AuthState) => !state.bootstrapped && state.byId.size === 0 && state.policies.size === 0;
     if (!fresh(this.#state)) return undefined;
     const admin = allowEverything(BOOTSTRAP_POLICY);
-    const token = generateToken();
-    const hmac = mac(key, token);
-    const record: TokenRecord = { id: `tok_${randomBytes(8).toString("hex")}`, name: BOOTSTRAP_TOKEN_NAME, policies: [admin.name], createdAt: new Date(this.#now().getTime()), hmac, hmacHex: hmac.toString("hex") };
+    const { record, token } = this.#mint(key, BOOTSTRAP_TOKEN_NAME, [admin.name], undefined);
     // One write: the policy, the token and the flag land together or not at all.
     const created = await this.#commit((state) => {
       if (!fresh(state)) return false;
@@ -510,7 +508,7 @@ export class TokenStore {
     const hmac = attachment === undefined ? undefined : mac(attachment.key, parsed.token);
     parsed.token.fill(0);
     if (administrator) return { kind: "ok", tokenId: CONFIGURED_ADMINISTRATOR_ID, policies: this.#administrator!.policies };
-    if (hmac === undefined) return { kind: "invalid", code: "unavailable", reason: `tokens cannot be checked now (${this.#detachedBecause})` };
+    if (hmac === undefined) return this.#unavailable();
     const record = this.#state.byHmac.get(hmac.toString("hex"));
     if (record === undefined || !timingSafeEqual(record.hmac, hmac)) return { kind: "invalid", code: "unknown", reason: "unknown token" };
     return this.#current(record, now);
@@ -523,9 +521,13 @@ export class TokenStore {
    */
   reauthenticate(tokenId: string, now: Date = new Date()): Authentication {
     if (tokenId === CONFIGURED_ADMINISTRATOR_ID && this.#administrator !== undefined) return { kind: "ok", tokenId, policies: this.#administrator.policies };
-    if (this.#attachment === undefined) return { kind: "invalid", code: "unavailable", reason: `tokens cannot be checked now (${this.#detachedBecause})` };
+    if (this.#attachment === undefined) return this.#unavailable();
     const record = this.#state.byId.get(tokenId);
     return record === undefined ? { kind: "invalid", code: "unknown", reason: "unknown token" } : this.#current(record, now);
+  }
+
+  #unavailable(): Authentication {
+    return { kind: "invalid", code: "unavailable", reason: `tokens cannot be checked now (${this.#detachedBecause})` };
   }
 
   #current(record: TokenRecord, now: Date): Authentication {
@@ -548,6 +550,12 @@ function attachmentOf(serverSecret: Uint8Array, backend: AuthStateBackend, where
   }
   const key = createSecretKey(serverSecret);
   return { key, secretCheck: createHmac("sha256", key).update(SECRET_CHECK_INPUT).digest("hex"), backend, where };
+}
+
+/** The stored state, checked; empty when there is none yet. */
+async function loadState(attachment: Attachment): Promise<AuthState> {
+  const json = await attachment.backend.load();
+  return json === undefined ? emptyState() : parseState(json, attachment);
 }
 
 function mac(key: KeyObject, token: Uint8Array): Buffer {

@@ -62,7 +62,7 @@ export async function handleRevokeToken(ctx: SignerContext, res: ServerResponse,
   try {
     revoked = await ctx.access.store.revokeToken(id);
   } catch (error) {
-    if (error instanceof AuthUnavailableError) throw new HttpError(503, `${error.message}; unseal the vault first`);
+    if (error instanceof AuthUnavailableError) throw sealedAway(error);
     ctx.log.error({ tokenId: id, err: error }, "token revoked in memory, but the auth state could not be written");
     throw new HttpError(503, `token ${id} is refused from now on, but the auth state could not be written (${(error as Error).message}): fix it and revoke again, or the token comes back when the state is next loaded`);
   }
@@ -151,12 +151,17 @@ function storeRead<T>(read: () => T): T {
   try {
     return read();
   } catch (error) {
-    if (error instanceof AuthUnavailableError) throw new HttpError(503, `${error.message}; unseal the vault first`);
+    if (error instanceof AuthUnavailableError) throw sealedAway(error);
     throw error;
   }
 }
 
+/** The store is detached (its vault sealed): 503, saying what to do. */
+function sealedAway(error: AuthUnavailableError): HttpError {
+  return new HttpError(503, `${error.message}; unseal the vault first`);
+}
+
 function stateUnwritable(error: unknown): HttpError {
-  if (error instanceof AuthUnavailableError) return new HttpError(503, `${error.message}; unseal the vault first`);
+  if (error instanceof AuthUnavailableError) return sealedAway(error);
   return new HttpError(503, `the auth state could not be written (${(error as Error).message}); nothing was changed`);
 }
