@@ -13,7 +13,7 @@ import { blsPublicKey, interopSecretKey } from "@strongroom/keystore";
 import { createAttestedKms } from "@strongroom/kms";
 import { NsmClient, SIMULATED_ROLE_ARN, SimulatedNsm } from "@strongroom/nitro";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { SIMULATED_BLOBS_DIR, SIMULATED_IMAGE_EPOCH, SIMULATED_IMAGE_FILE } from "../packages/cli/src/enclave-image.ts";
+import { readSimulatedImage, SIMULATED_BLOBS_DIR, SIMULATED_IMAGE_EPOCH, SIMULATED_IMAGE_FILE } from "../packages/cli/src/enclave-image.ts";
 import { attestedCredentials, startRecordingServer } from "./support/atls-impostor.ts";
 import { runCliToEnd } from "./support/cli-process.ts";
 import { startGateway } from "./support/gateway.ts";
@@ -53,7 +53,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "strongroom-eif-sim-"));
   sim = await startSimulation(["--demo-keys=1"]);
   kms = new KMSClient(await sim.awsClientConfig(sim.kms.url));
-  genuine = readEif(readFileSync(join(sim.dir, SIMULATED_IMAGE_FILE)));
+  genuine = readSimulatedImage(sim.dir);
 
   // The same build with one byte of the bundle changed: another image.
   const program = (await bundleEnclave(CHECKOUT_ROOT)).map((file) => {

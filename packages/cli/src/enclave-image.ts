@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildEif, bundleEnclave, CHECKOUT_ROOT, EIF_MAX_BYTES, readEif, type EifPcrs, type ProgramFile } from "@strongroom/eif";
+import { buildEif, bundleEnclave, CHECKOUT_ROOT, EIF_MAX_BYTES, readEif, type EifPcrs, type ParsedEif, type ProgramFile } from "@strongroom/eif";
 import { loadOrCreateSimulatedCa, NsmClient, SIMULATED_BOOTSTRAP_RAMDISK, SIMULATED_CMDLINE, SIMULATED_KERNEL, SimulatedNsm } from "@strongroom/nitro";
 
 /** Where `strongroom sim` puts the simulated enclave's image, and the blobs it is built from (in the same directory). */
@@ -45,9 +45,9 @@ function imageKey(program: readonly ProgramFile[]): string {
  * Builds (or takes from the cache) the simulated enclave's image for this
  * checkout and writes it to `<simDir>/enclave.eif`, beside the blobs it is
  * made of (`<simDir>/blobs`, to rebuild it with `strongroom eif build`);
- * returns its PCRs.
+ * returns it, read back (its sections and PCRs).
  */
-export async function buildSimulatedImage(simDir: string): Promise<EifPcrs> {
+export async function buildSimulatedImage(simDir: string): Promise<ParsedEif> {
   const blobsDir = writeSimulatedBlobs(join(simDir, SIMULATED_BLOBS_DIR));
   const program = await bundleEnclave(CHECKOUT_ROOT);
   const cached = join(CACHE_DIR, `${imageKey(program)}.eif`);
@@ -61,15 +61,20 @@ export async function buildSimulatedImage(simDir: string): Promise<EifPcrs> {
   const target = join(simDir, SIMULATED_IMAGE_FILE);
   copyFileSync(cached, `${target}.tmp`);
   renameSync(`${target}.tmp`, target);
-  return readEif(readFileSync(target)).pcrs;
+  return readEif(readFileSync(target));
 }
 
-/** A simulated NSM that boots the image `strongroom sim` wrote to `simDir`, with the simulator's CA there. */
-export async function simulatedEnclaveNsm(simDir: string): Promise<{ nsm: NsmClient; rootCertificatePath: string }> {
+/** The image `strongroom sim` wrote to `simDir`. */
+export function readSimulatedImage(simDir: string): ParsedEif {
   const path = join(simDir, SIMULATED_IMAGE_FILE);
   if (!existsSync(path)) throw new Error(`no simulated enclave image at ${path}: the simulated enclave is started by \`strongroom sim\`, which builds it there`);
   if (statSync(path).size > EIF_MAX_BYTES) throw new Error(`${path} is larger than ${EIF_MAX_BYTES} bytes`);
-  const { kernel, cmdline, ramdisks } = readEif(readFileSync(path));
+  return readEif(readFileSync(path));
+}
+
+/** A simulated NSM that boots `image`, with the simulator's CA in `simDir`. */
+export async function simulatedEnclaveNsm(simDir: string, image: ParsedEif): Promise<{ nsm: NsmClient; rootCertificatePath: string }> {
+  const { kernel, cmdline, ramdisks } = image;
   const { rootCertificatePath } = loadOrCreateSimulatedCa(simDir);
   const device = await SimulatedNsm.create({ simDir, image: { kernel, cmdline, ramdisks } });
   return { nsm: new NsmClient(device), rootCertificatePath };

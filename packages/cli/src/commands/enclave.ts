@@ -5,7 +5,7 @@ import { ENCLAVE_PORTS, LOG_SINK_PORT, PARENT_CID, SIMULATED_ENCLAVE_CID } from 
 import { LogStream, startEnclave, TokenStore, type AtlsServing, type RunningEnclave, type StoreOptions } from "@strongroom/enclave";
 import { createSimulatedTransport, createVsockTransport, hardenProcess, NsmClient, RealNsmDevice, type Transport } from "@strongroom/nitro";
 import type { Command } from "../dispatch.ts";
-import { simulatedEnclaveNsm } from "../enclave-image.ts";
+import { readSimulatedImage, simulatedEnclaveNsm } from "../enclave-image.ts";
 import { createLogger, LOG_LEVELS } from "../logger.ts";
 import { resolveNetwork } from "../network.ts";
 import { parseOptions, pickOptions, UsageError, type OptionTable, type OptionValues } from "../options.ts";
@@ -95,7 +95,7 @@ export const ENCLAVE_COMMAND: Command = {
 async function platform(values: EnclaveValues): Promise<{ transport: Transport; nsm: NsmClient; root?: string }> {
   if (values.mode === "nitro") return { transport: createVsockTransport(), nsm: new NsmClient(await RealNsmDevice.open()) };
   const simDir = resolve(values["simulator-dir"]!);
-  const { nsm, rootCertificatePath } = await simulatedEnclaveNsm(simDir);
+  const { nsm, rootCertificatePath } = await simulatedEnclaveNsm(simDir, readSimulatedImage(simDir));
   return { transport: createSimulatedTransport({ simDir, cid: SIMULATED_ENCLAVE_CID }), nsm, root: rootCertificatePath };
 }
 

@@ -107,8 +107,7 @@ function slashingProtectionOptions(values: SignerValues, log: Logger): SlashingP
  */
 async function simulatedAtls(values: SignerValues, log: Logger): Promise<AtlsServing> {
   const simDir = resolve(values["atls-simulator-dir"]!);
-  await buildSimulatedImage(simDir);
-  const { nsm, rootCertificatePath } = await simulatedEnclaveNsm(simDir);
+  const { nsm, rootCertificatePath } = await simulatedEnclaveNsm(simDir, await buildSimulatedImage(simDir));
   log.warn({ root: rootCertificatePath }, "attested TLS from the NSM simulator: its documents prove nothing about real hardware; clients must be given this root explicitly");
   const host = values["http-host"];
   // A wildcard listen address names no host a client could check; loopback clients use localhost.

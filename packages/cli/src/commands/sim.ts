@@ -47,7 +47,7 @@ export async function runSim(values: SimValues): Promise<void> {
     dir,
     // This same program, with the same Node flags, runs the parent, the enclave and the gateway.
     cli: [process.execPath, ...process.execArgv, process.argv[1]!],
-    pcrManifest: pcrManifestOf(image),
+    pcrManifest: pcrManifestOf(image.pcrs),
     gatewayPort: values["http-port"],
     demoKeys: values["demo-keys"],
     database: database(values),
