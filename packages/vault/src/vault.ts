@@ -411,13 +411,7 @@ export class Vault {
       } finally {
         for (const share of recovered) share.value.fill(0);
       }
-      if (!this.#checks(candidate, doc)) {
-        candidate.fill(0);
-        const message = "KMS unseal failed: the KMS shares do not combine to this vault's master key (key-check value differs); the signer state may have been altered";
-        this.#reason = message;
-        this.#log?.warn({ vaultId: doc.vaultId }, "KMS unseal: key-check value mismatch");
-        throw new VaultError(message);
-      }
+      this.#requireMasterKeyOf(candidate, doc, "KMS", "the signer state may have been altered");
       if (this.unsealed) {
         candidate.fill(0);
         return;
@@ -536,13 +530,7 @@ export class Vault {
     } finally {
       this.#wipeReceived();
     }
-    if (!this.#checks(candidate, doc)) {
-      candidate.fill(0);
-      const message = "operator unseal failed: the operator shares do not combine to this vault's master key (key-check value differs); the shares received were discarded";
-      this.#reason = message;
-      this.#log?.warn({ vaultId: doc.vaultId }, "operator unseal: key-check value mismatch");
-      throw new VaultError(message);
-    }
+    this.#requireMasterKeyOf(candidate, doc, "operator", "the shares received were discarded");
     this.#becomeUnsealed(candidate);
     this.#log?.info({ vaultId: doc.vaultId, via: "operators" }, "vault unsealed");
     return { received: threshold, threshold, state: this.#state };
@@ -693,10 +681,14 @@ export class Vault {
     this.#received.clear();
   }
 
-  #checks(candidate: Uint8Array, doc: VaultStateDocument): boolean {
-    const expected = base64Bytes(doc.keyCheck, "keyCheck", 32, 32);
-    const actual = keyCheckValue(candidate);
-    return timingSafeEqual(expected, actual);
+  /** A combined key whose key-check value is not the vault's is wiped and refused, the reason kept for status. */
+  #requireMasterKeyOf(candidate: Uint8Array, doc: VaultStateDocument, via: "KMS" | "operator", consequence: string): void {
+    if (timingSafeEqual(base64Bytes(doc.keyCheck, "keyCheck", 32, 32), keyCheckValue(candidate))) return;
+    candidate.fill(0);
+    const message = `${via} unseal failed: the ${via} shares do not combine to this vault's master key (key-check value differs); ${consequence}`;
+    this.#reason = message;
+    this.#log?.warn({ vaultId: doc.vaultId }, `${via} unseal: key-check value mismatch`);
+    throw new VaultError(message);
   }
 
   #operatorQuorum(doc: VaultStateDocument): string {
