@@ -3,48 +3,33 @@
 // each sees while sealed and unsealed, and a parent that edits, forges or
 // rolls back the stored item.
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { Vault, VaultStore } from "@strongroom/vault";
-import dynalite from "dynalite";
 import pino from "pino";
 import { afterAll, beforeAll, expect, test, vi } from "vitest";
 import { AuthUnavailableError, CONFIGURED_ADMINISTRATOR_ID, TokenStore, type Authentication } from "../src/auth/index.ts";
 import { AUTH_STATE_ITEM, shareAuthThroughVault } from "../src/vault/shared-auth.ts";
+import { startVaultTables, type VaultTables } from "../../packages/vault/test/support/dynalite.ts";
 
 const PASSPHRASE = "alice's long enough passphrase";
 const ADMIN_TOKEN = `sr_${"A".repeat(43)}`;
 const SIGNER_POLICY = { name: "vc", rules: [{ effect: "allow", scopes: ["sign"], keys: "*", operations: "*", cidrs: "*" }] };
 
-let dynamo: Server;
-let client: DynamoDBClient;
-let tables = 0;
+let tables: VaultTables<VaultStore>;
 const stops: (() => void)[] = [];
 
 beforeAll(async () => {
-  dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve) => dynamo.listen(0, "127.0.0.1", () => resolve()));
-  const { port } = dynamo.address() as AddressInfo;
-  client = new DynamoDBClient({ region: "us-east-1", endpoint: `http://127.0.0.1:${port}`, credentials: { accessKeyId: "strongroom-test", secretAccessKey: "strongroom-test" } });
+  tables = await startVaultTables("shared_auth", VaultStore);
 });
 
 afterAll(async () => {
   for (const stop of stops) stop();
-  client?.destroy();
-  if (dynamo !== undefined) await new Promise<void>((resolve) => dynamo.close(() => resolve()));
+  await tables?.close();
 });
 
 const passphrase = () => new Uint8Array(Buffer.from(PASSPHRASE));
 const bearer = (token: Buffer | string) => `Bearer ${token.toString()}`;
 const okId = (auth: Authentication) => (auth.kind === "ok" ? auth.tokenId : auth.kind === "invalid" ? auth.code : auth.kind);
-
-async function freshStore(): Promise<VaultStore> {
-  const n = tables++;
-  const store = new VaultStore({ client, keysTable: `shared_auth_keys_${n}`, stateTable: `shared_auth_state_${n}` });
-  await store.ensureTables();
-  return store;
-}
 
 /** One signer instance: its own Vault object and token store on the shared tables. */
 async function instance(store: VaultStore) {
@@ -60,7 +45,7 @@ async function instance(store: VaultStore) {
 }
 
 async function initialised() {
-  const store = await freshStore();
+  const store = await tables.freshStore();
   const first = await instance(store);
   await first.vault.init({ kmsKeys: [], kmsThreshold: 0, operators: [{ id: "alice", credentials: [{ kind: "passphrase", credentialId: "alice-pass", passphrase: passphrase() }] }], operatorThreshold: 1 });
   await first.attached();
@@ -69,7 +54,7 @@ async function initialised() {
 
 /** The stored auth-state item, as DynamoDB holds it. */
 async function storedItem(store: VaultStore) {
-  const out = await client.send(new GetItemCommand({ TableName: store.stateTable, Key: { pk: { S: AUTH_STATE_ITEM } }, ConsistentRead: true }));
+  const out = await tables.client.send(new GetItemCommand({ TableName: store.stateTable, Key: { pk: { S: AUTH_STATE_ITEM } }, ConsistentRead: true }));
   return out.Item!;
 }
 
@@ -141,7 +126,7 @@ test("a parent that adds a token of its own, edits the state or puts back an old
   body.tokens.push({ id: "tok_00000000000000ff", name: "parent", hmac: createHmac("sha256", randomBytes(32)).update(forged).digest("hex"), policies: ["vc"], createdAt: new Date().toISOString() });
   body.policies.push({ name: "admin", rules: [{ effect: "allow", scopes: "*", keys: "*", operations: "*", cidrs: "*" }] });
   const version = Number(older["version"]!.N) + 1;
-  await client.send(
+  await tables.client.send(
     new PutItemCommand({ TableName: store.stateTable, Item: { ...older, state: { S: JSON.stringify({ body: JSON.stringify(body), mac: sealed.mac }) }, version: { N: String(version) } } }),
   );
   const restarted = await instance(store);
@@ -155,14 +140,14 @@ test("a parent that adds a token of its own, edits the state or puts back an old
   expect(okId(first.tokens.authenticate(bearer(genuine.token)))).toBe(genuine.id);
 
   // The genuine item, with its version moved (the MAC binds the version).
-  await client.send(new PutItemCommand({ TableName: store.stateTable, Item: { ...older, version: { N: String(version + 1) } } }));
+  await tables.client.send(new PutItemCommand({ TableName: store.stateTable, Item: { ...older, version: { N: String(version + 1) } } }));
   await expect(first.tokens.reload()).rejects.toThrow(/fails its authentication check/);
 
   // Put back as it was, then the token revoked; the older copy (still authentic) put back again is a rollback.
-  await client.send(new PutItemCommand({ TableName: store.stateTable, Item: older }));
+  await tables.client.send(new PutItemCommand({ TableName: store.stateTable, Item: older }));
   await first.tokens.reload();
   expect(await first.tokens.revokeToken(genuine.id)).toBe(true);
-  await client.send(new PutItemCommand({ TableName: store.stateTable, Item: older }));
+  await tables.client.send(new PutItemCommand({ TableName: store.stateTable, Item: older }));
   await expect(first.tokens.reload()).rejects.toThrow(/went back from version 3 to 2/);
   expect(okId(first.tokens.authenticate(bearer(genuine.token)))).toBe("unknown");
 });

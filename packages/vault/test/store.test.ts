@@ -1,37 +1,19 @@
-import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
-import dynalite from "dynalite";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { MAX_STATE_BYTES, openValidatorKey, sealValidatorKey, VaultConflictError, VaultError, VaultStore } from "../src/index.ts";
+import { startVaultTables, type VaultTables } from "./support/dynalite.ts";
 
-// Real dynalite (DynamoDB's protocol in memory), a client with explicit dummy credentials.
-let server: Server;
+let tables: VaultTables<VaultStore>;
 let client: DynamoDBClient;
-let tables = 0;
 
 beforeAll(async () => {
-  server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  client = new DynamoDBClient({
-    region: "us-east-1",
-    endpoint: `http://127.0.0.1:${port}`,
-    credentials: { accessKeyId: "strongroom-test", secretAccessKey: "strongroom-test" },
-  });
+  tables = await startVaultTables("vault", VaultStore);
+  client = tables.client;
 });
 
-afterAll(async () => {
-  client?.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => tables?.close());
 
-async function freshStore(): Promise<VaultStore> {
-  const n = tables++;
-  const store = new VaultStore({ client, keysTable: `vault_keys_${n}`, stateTable: `vault_state_${n}` });
-  await store.ensureTables();
-  return store;
-}
+const freshStore = () => tables.freshStore();
 
 const master = Uint8Array.from({ length: 32 }, (_, i) => (i * 7 + 1) & 0xff);
 function validator(n: number): { publicKey: Uint8Array; secretKey: Uint8Array; sealed: Uint8Array } {
@@ -58,9 +40,7 @@ async function refusal(run: () => Promise<unknown>): Promise<string> {
 describe("validator keys table", () => {
   test("put, get, list, set status, delete", async () => {
     let clock = Date.parse("2025-01-02T03:04:05.000Z");
-    const n = tables++;
-    const store = new VaultStore({ client, keysTable: `vault_keys_${n}`, stateTable: `vault_state_${n}`, now: () => new Date(clock) });
-    await store.ensureTables();
+    const store = await tables.freshStore({ now: () => new Date(clock) });
     await store.ensureTables(); // idempotent
     const a = validator(1);
     const b = validator(2);
@@ -177,19 +157,19 @@ describe("validator keys table", () => {
   });
 
   test("a table with another key schema is refused; a missing table is a clear error", async () => {
-    const n = tables++;
-    const other = new VaultStore({ client, keysTable: `vault_keys_${n}`, stateTable: `vault_state_${n}` });
+    const names = tables.nextNames();
+    const other = new VaultStore({ client, ...names });
     expect(await refusal(() => other.listKeys())).toMatch(/Scan on DynamoDB table "vault_keys_\d+" failed: ResourceNotFoundException/);
     await client.send(
       new CreateTableCommand({
-        TableName: `vault_keys_${n}`,
+        TableName: names.keysTable,
         BillingMode: "PAY_PER_REQUEST",
         KeySchema: [{ AttributeName: "id", KeyType: "HASH" }],
         AttributeDefinitions: [{ AttributeName: "id", AttributeType: "S" }],
       }),
     );
     expect(await refusal(() => other.ensureTables())).toMatch(/key schema id \(HASH\); the vault needs a single string partition key "pk"/);
-    await client.send(new DeleteTableCommand({ TableName: `vault_keys_${n}` }));
+    await client.send(new DeleteTableCommand({ TableName: names.keysTable }));
   });
 });
 

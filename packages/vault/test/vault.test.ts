@@ -3,16 +3,13 @@
 // CiphertextForRecipient) with the attested KMS client, and a simulated NSM
 // making real COSE attestation documents and random bytes.
 import { createHmac } from "node:crypto";
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateKeyCommand, DisableKeyCommand, EnableKeyCommand, KMSClient } from "@aws-sdk/client-kms";
 import { enclaveKeyPolicy } from "@strongroom/eif";
 import { createAttestedKms } from "@strongroom/kms";
 import { NsmClient, SimulatedNsm, type ApplicationFile } from "@strongroom/nitro";
-import dynalite from "dynalite";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startAttestedKmsFixture, type AttestedKmsFixture } from "../../sim/test/support/aws.ts";
+import { startVaultTables, type VaultTables } from "./support/dynalite.ts";
 import {
   CredentialAttempts,
   CredentialLockedError,
@@ -35,9 +32,7 @@ let kmsSim: AttestedKmsFixture;
 let genuine: SimulatedNsm;
 let pcr0Hex: string;
 let kms: KMSClient;
-let dynamo: Server;
-let dynamoClient: DynamoDBClient;
-let tables = 0;
+let tables: VaultTables<VaultStore>;
 
 beforeAll(async () => {
   kmsSim = await startAttestedKmsFixture({
@@ -48,20 +43,12 @@ beforeAll(async () => {
   ({ genuine, pcr0Hex } = kmsSim);
   kms = kmsSim.kmsClient();
 
-  dynamo = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve) => dynamo.listen(0, "127.0.0.1", () => resolve()));
-  const { port } = dynamo.address() as AddressInfo;
-  dynamoClient = new DynamoDBClient({
-    region: "us-east-1",
-    endpoint: `http://127.0.0.1:${port}`,
-    credentials: { accessKeyId: "strongroom-test", secretAccessKey: "strongroom-test" },
-  });
+  tables = await startVaultTables("vault", VaultStore);
 });
 
 afterAll(async () => {
   kms?.destroy();
-  dynamoClient?.destroy();
-  if (dynamo !== undefined) await new Promise<void>((resolve) => dynamo.close(() => resolve()));
+  await tables?.close();
   await kmsSim?.close();
 });
 
@@ -73,12 +60,7 @@ async function createKeys(n: number): Promise<string[]> {
   return ids;
 }
 
-async function freshStore(): Promise<VaultStore> {
-  const n = tables++;
-  const store = new VaultStore({ client: dynamoClient, keysTable: `vault_keys_${n}`, stateTable: `vault_state_${n}` });
-  await store.ensureTables();
-  return store;
-}
+const freshStore = () => tables.freshStore();
 
 /** Every secret buffer a vault has kept, to check that seal() zeroes them. */
 type Kept = { buffer: Uint8Array; what: string }[];
